@@ -1,0 +1,66 @@
+"""Small builders for FHIR data types as plain dicts.
+
+Mappings build plain ``dict`` resources (not fhir.resources models): it is several times faster
+for registry-scale batches, and the validators check the result anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CTGOV_ENUM = "https://clinicaltrials.gov/data-about-studies/study-data-structure#enum-"
+"""Prefix of the systems for ClinicalTrials.gov's own enumerations (as in HL7's CT.gov example)."""
+
+UCUM = "http://unitsofmeasure.org"
+
+
+def compact(value: Any) -> Any:
+    """Drop ``None``, empty strings, empty lists and empty dicts, recursively (FHIR forbids empty elements)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = compact(item)
+            if item is None or item == "" or item == [] or item == {}:
+                continue
+            out[key] = item
+        return out
+    if isinstance(value, list):
+        items = [compact(item) for item in value]
+        return [item for item in items if not (item is None or item == "" or item == [] or item == {})]
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
+    out = {"system": system, "code": code}
+    if display:
+        out["display"] = display
+    return out
+
+
+def concept(*codings: dict[str, str] | None, text: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    kept = [c for c in codings if c]
+    if kept:
+        out["coding"] = kept
+    if text:
+        out["text"] = text
+    return out
+
+
+def ctgov_coding(enum: str, code: str, display: str | None = None) -> dict[str, str]:
+    """A coding in one of ClinicalTrials.gov's enumerations, e.g. ``ctgov_coding("DesignAllocation", "RANDOMIZED")``."""
+    return coding(CTGOV_ENUM + enum, code, display)
+
+
+def reference(resource_type: str, resource_id: str, display: str | None = None) -> dict[str, str]:
+    out = {"reference": f"{resource_type}/{resource_id}"}
+    if display:
+        out["display"] = display
+    return out
+
+
+def extension(url: str, **value: Any) -> dict[str, Any]:
+    """``extension(URL, valueString="x")``; pass ``extension=[...]`` for complex extensions."""
+    return {"url": url, **value}

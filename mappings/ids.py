@@ -1,0 +1,86 @@
+"""Stable, deterministic resource ids derived from registry ids and names.
+
+Every id here is a pure function of the record, so converting the same record twice (or on two
+machines) gives the same ids, and a transaction Bundle re-imported with PUT is idempotent.
+FHIR ids allow ``[A-Za-z0-9-.]{1,64}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from adapter.record import Site, TrialRecord
+
+_NOT_ID_CHARS = re.compile(r"[^a-z0-9.-]+")
+_SPACES = re.compile(r"\s+")
+
+
+def _digest(text: str, size: int = 16) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:size]
+
+
+def normalize_name(name: str) -> str:
+    """Case- and whitespace-insensitive key for an organization or facility name."""
+    return _SPACES.sub(" ", name).strip().casefold()
+
+
+def person_key(name: str) -> str:
+    """Key identifying a person inside one record: the name before any degrees (``"A B, MD"`` -> ``"a b"``)."""
+    return normalize_name(name.split(",", 1)[0])
+
+
+def study_id(record: TrialRecord) -> str:
+    """``NCT01854957`` -> ``nct01854957``; other registry ids are lower-cased with invalid characters folded to ``-``."""
+    slug = _NOT_ID_CHARS.sub("-", record.registry_id.casefold()).strip("-.")
+    if not slug:
+        slug = "study"
+    if len(slug) > 40:  # keep room for the suffixes below within FHIR's 64 characters
+        slug = f"{slug[:23]}-{_digest(slug)}"
+    return slug
+
+
+def plan_definition_id(record: TrialRecord) -> str:
+    return f"{study_id(record)}-protocol"
+
+
+def eligibility_group_id(record: TrialRecord) -> str:
+    return f"{study_id(record)}-eligibility"
+
+
+def organization_id(name: str) -> str:
+    """The same organization name gives the same id in every trial, so sponsors de-duplicate across a registry."""
+    return f"org-{_digest(normalize_name(name), 24)}"
+
+
+def _site_key(site: Site) -> str:
+    parts = (site.facility, site.city, site.state, site.zip, site.country)
+    return "|".join(normalize_name(p) if p else "" for p in parts)
+
+
+def location_ids(record: TrialRecord) -> list[str]:
+    """One id per entry of ``record.sites`` (same order).
+
+    Derived from the site's facility and address rather than its position, so adding a site to a
+    trial does not renumber the others; a site listed twice with the same address gets a suffix.
+    """
+    seen: dict[str, int] = {}
+    ids = []
+    base = study_id(record)
+    for site in record.sites:
+        key = _digest(_site_key(site), 12)
+        count = seen.get(key, 0)
+        seen[key] = count + 1
+        ids.append(f"{base}-site-{key}" + (f"-{count + 1}" if count else ""))
+    return ids
+
+
+def practitioner_id(record: TrialRecord, name: str) -> str:
+    """People are identified per trial by name (registries carry no person identifiers)."""
+    return f"{study_id(record)}-person-{_digest(person_key(name), 12)}"
+
+
+def practitioner_role_id(record: TrialRecord, name: str, role: str, context: str = "") -> str:
+    """A person's role in the trial (``context`` distinguishes e.g. the same person at two sites)."""
+    key = f"{person_key(name)}|{role}|{normalize_name(context)}"
+    return f"{study_id(record)}-role-{_digest(key, 12)}"
