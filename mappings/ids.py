@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from adapter.record import Site, TrialRecord
+from adapter.record import Contact, Official, Site, TrialRecord
 
 _NOT_ID_CHARS = re.compile(r"[^a-z0-9.-]+")
 _SPACES = re.compile(r"\s+")
@@ -31,7 +31,7 @@ def person_key(name: str) -> str:
 
 
 def study_id(record: TrialRecord) -> str:
-    """``NCT01854957`` -> ``nct01854957``; other registry ids are lower-cased with invalid characters folded to ``-``."""
+    """``NCT01854957`` -> ``nct01854957``; other ids are lower-cased, invalid characters folded to ``-``."""
     slug = _NOT_ID_CHARS.sub("-", record.registry_id.casefold()).strip("-.")
     if not slug:
         slug = "study"
@@ -40,7 +40,13 @@ def study_id(record: TrialRecord) -> str:
     return slug
 
 
+def has_protocol(record: TrialRecord) -> bool:
+    """A PlanDefinition is produced exactly when the record registers arms or interventions."""
+    return bool(record.arms or record.interventions)
+
+
 def plan_definition_id(record: TrialRecord) -> str:
+    """Id of the protocol PlanDefinition (only meaningful when ``has_protocol(record)``)."""
     return f"{study_id(record)}-protocol"
 
 
@@ -84,3 +90,58 @@ def practitioner_role_id(record: TrialRecord, name: str, role: str, context: str
     """A person's role in the trial (``context`` distinguishes e.g. the same person at two sites)."""
     key = f"{person_key(name)}|{role}|{normalize_name(context)}"
     return f"{study_id(record)}-role-{_digest(key, 12)}"
+
+
+def _keys(prefix: str, labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        key = _digest(normalize_name(label), 8)
+        count = seen.get(key, 0)
+        seen[key] = count + 1
+        out.append(f"{prefix}-{key}" + (f"-{count + 1}" if count else ""))
+    return out
+
+
+def arm_keys(record: TrialRecord) -> list[str]:
+    """One key per ``record.arms`` entry: R5 ``comparisonGroup.linkId`` and the PlanDefinition action id.
+
+    Derived from the arm label (unique within a CT.gov record) so both resources link by a real key.
+    """
+    return _keys("arm", [arm.label for arm in record.arms])
+
+
+def intervention_keys(record: TrialRecord) -> list[str]:
+    """One key per ``record.interventions`` entry (from type and name)."""
+    return _keys("intervention", [f"{i.type or ''}: {i.name}" for i in record.interventions])
+
+
+# PractitionerRole ids for each kind of person a record names.  ResearchStudy and the
+# Practitioner mappings both call these, so references and resources always agree.
+
+
+def official_role_id(record: TrialRecord, official: Official) -> str:
+    return practitioner_role_id(record, official.name, official.role or "OFFICIAL", official.affiliation or "")
+
+
+def responsible_party_role_id(record: TrialRecord) -> str | None:
+    """Role of the responsible-party investigator, or ``None`` when the sponsor is responsible."""
+    party = record.responsible_party
+    if party is None or not (party.investigator_full_name or party.old_name_title):
+        return None
+    name = party.investigator_full_name or party.old_name_title or ""
+    affiliation = party.investigator_affiliation or party.old_organization or ""
+    return practitioner_role_id(record, name, "RESPONSIBLE_PARTY", affiliation)
+
+
+def contact_label(contact: Contact) -> str:
+    """What identifies a contact: the name, or the e-mail/phone of an unnamed one."""
+    return contact.name or contact.email or contact.phone or "contact"
+
+
+def central_contact_role_id(record: TrialRecord, contact: Contact) -> str:
+    return practitioner_role_id(record, contact_label(contact), "CENTRAL_CONTACT")
+
+
+def site_contact_role_id(record: TrialRecord, contact: Contact, location_id: str) -> str:
+    return practitioner_role_id(record, contact_label(contact), contact.role or "CONTACT", location_id)
