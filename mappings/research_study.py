@@ -1,0 +1,869 @@
+"""TrialRecord -> FHIR R5 (5.0.0) ResearchStudy.
+
+Every fact of the record lands in the ResearchStudy except those another resource of the Bundle
+owns (see ``HANDLED_ELSEWHERE``); the ResearchStudy references those resources by the ids of
+``mappings.ids``.  Code systems and codes were checked against the R5 core package
+(``hl7.fhir.r5.core`` 5.0.0) and, for registry dates, the FHIR Extensions Pack; the reasons for
+each mapping choice live beside the code tables in ``mappings/codes``.
+
+Design decisions a reader of the output needs to know:
+
+* ``status`` is the publication status of the *record*: a registry entry that is posted is
+  ``active`` whatever the study's progress (even a withdrawn study keeps a public record).  The
+  study's own progress is ``progressStatus``.
+* ``progressStatus[0]`` is always the current overall status (research-study-status coding first
+  when one exists, then the CT.gov ``Status`` coding).  An ``UNKNOWN`` status is followed by the last
+  known status with ``actual`` true and ``period.end`` = the status-verified date (it held at least
+  until then; nothing is known after).  Then come ``overall-study`` (start / completion, one entry
+  when both have the same actual/estimated type and are in order) and primary completion.
+* Registry milestones (submission, QC, posting, results, update, verification) use the core
+  extension ``researchStudy-studyRegistration`` with codes from
+  ``research-study-registration-activity``; dates keep the precision the registry gave.
+* Outcome time frames have no R5 element: they end each ``outcomeMeasure.description`` as
+  ``Time frame: ...``.  CT.gov outcomes are measures, not objectives, so ``objective`` is not used.
+* Free texts without an element (design descriptions, IPD plan texts, target duration, removed
+  countries, fields the reader did not understand) are ``note`` entries, each starting with a label;
+  short registry flags are ``classifier`` entries with text and, where one exists, a code.
+* A value a table does not know is carried as text only: a CT.gov coding is emitted only for values
+  of the CT.gov enumeration, so an unexpected value never masquerades as a known code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from adapter.record import DateStruct, MeshTerm, Outcome, Reference, TrialRecord
+from mappings import ids
+from mappings.codes import table
+from mappings.fhir import CTGOV_ENUM, coding, compact, concept, ctgov_coding, reference
+
+NCT_SYSTEM = "https://clinicaltrials.gov/nctid"
+"""Preferred URI of the HL7 Terminology NamingSystem ``ClinicalTrials-Gov`` (v2.0.0).  HL7's R5 example
+uses ``https://clinicaltrials.gov``; searches should accept both (and ``http://clinicaltrials.gov``)."""
+
+RESEARCH_STUDY_STATUS = "http://hl7.org/fhir/research-study-status"
+RESEARCH_STUDY_PHASE = "http://hl7.org/fhir/research-study-phase"
+PRIMARY_PURPOSE = "http://hl7.org/fhir/research-study-prim-purp-type"
+ARM_TYPE = "http://hl7.org/fhir/research-study-arm-type"
+OBJECTIVE_TYPE = "http://hl7.org/fhir/research-study-objective-type"
+PARTY_ROLE = "http://hl7.org/fhir/research-study-party-role"
+PARTY_ORG_TYPE = "http://hl7.org/fhir/research-study-party-organization-type"
+STUDY_CLASSIFIERS = "http://hl7.org/fhir/research-study-classifiers"
+REGISTRATION_ACTIVITY = "http://hl7.org/fhir/research-study-registration-activity"
+STUDY_DESIGN = "http://hl7.org/fhir/study-design"
+TITLE_TYPE = "http://hl7.org/fhir/title-type"
+MESH = "https://www.nlm.nih.gov/mesh"
+"""THO code system URL for MeSH (OID 2.16.840.1.113883.6.177)."""
+ISO_3166 = "urn:iso:std:iso:3166"
+STUDY_REGISTRATION_EXTENSION = "http://hl7.org/fhir/StructureDefinition/researchStudy-studyRegistration"
+CTGOV_STATUS = CTGOV_ENUM + "Status"
+"""System of the CT.gov overall-status codings in ``progressStatus.state`` (the R4 conversion reads it)."""
+CONVERTER = "trial2fhir"
+
+HANDLED_ELSEWHERE: dict[str, str] = {
+    "eligibility": "Group (recruitment.eligibility references it)",
+    "sites": "Location and site PractitionerRoles (site references them)",
+    "arms[].intervention_names": "PlanDefinition (protocol references it)",
+    "interventions[].type": "PlanDefinition",
+    "interventions[].description": "PlanDefinition",
+    "interventions[].arm_group_labels": "PlanDefinition",
+    "interventions[].other_names": "PlanDefinition (also used here to match intervention MeSH terms)",
+    "officials[].affiliation": "PractitionerRole.organization",
+    "responsible_party.investigator_title": "Practitioner / PractitionerRole",
+    "responsible_party.investigator_affiliation": "PractitionerRole.organization",
+    "responsible_party.old_organization": "PractitionerRole.organization",
+    "central_contacts[].phone": "PractitionerRole.telecom",
+    "central_contacts[].phone_ext": "PractitionerRole.telecom",
+    "central_contacts[].email": "PractitionerRole.telecom",
+}
+"""TrialRecord fields this mapping leaves to the resources that own them."""
+
+_NCT_ID = re.compile(r"^NCT\d{8}$")
+_PHASE_ORDER = ("NA", "EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4")
+_DATE_TYPE_ACTUAL = {"ACTUAL": True, "ESTIMATED": False}
+_CALENDAR_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def to_fhir_research_study(record: TrialRecord) -> dict[str, Any]:
+    """The R5 ResearchStudy of one trial record (a plain dict, already compacted)."""
+    status = record.status
+    resource: dict[str, Any] = {
+        "resourceType": "ResearchStudy",
+        "id": ids.study_id(record),
+        "extension": _registration_extensions(record),
+        "identifier": _identifiers(record),
+        "version": record.source.version,
+        "name": _machine_name(record.registry_id),
+        "title": record.brief_title or record.official_title,
+        "label": _labels(record),
+        "protocol": [reference("PlanDefinition", ids.plan_definition_id(record))] if ids.has_protocol(record) else [],
+        "relatedArtifact": _related_artifacts(record),
+        "date": status.last_update_post.date if status.last_update_post else None,
+        "status": "active",
+        "primaryPurposeType": _primary_purpose(record.design.primary_purpose),
+        "phase": _phase(record.design.phases),
+        "studyDesign": _study_design(record),
+        "focus": [{"concept": c} for c in _focus(record)],
+        "condition": _conditions(record),
+        "keyword": _keywords(record),
+        "region": [_country(name) for name in record.location_countries],
+        "descriptionSummary": record.brief_summary,
+        "description": record.detailed_description,
+        "period": _period(
+            status.start.date if status.start else None, status.completion.date if status.completion else None
+        ),
+        "site": [
+            reference("Location", location_id, site.facility)
+            for site, location_id in zip(record.sites, ids.location_ids(record), strict=True)
+        ],
+        "note": [{"text": text} for text in _notes(record)],
+        "classifier": _classifiers(record),
+        "associatedParty": _associated_parties(record),
+        "progressStatus": _progress_status(record),
+        "whyStopped": concept(text=status.why_stopped) if status.why_stopped else None,
+        "recruitment": _recruitment(record),
+        "comparisonGroup": _comparison_groups(record),
+        "outcomeMeasure": [_outcome_measure(outcome) for outcome in record.outcomes],
+    }
+    return compact(resource)
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def is_nct_id(value: str) -> bool:
+    return bool(_NCT_ID.match(value))
+
+
+def _machine_name(registry_id: str) -> str:
+    # R5 `name` is the computer-friendly name; the registry id already is one once punctuation goes.
+    return re.sub(r"[^A-Za-z0-9_]", "_", registry_id)
+
+
+def _recognised_id_type(value: str) -> str | None:
+    """The SecondaryIdType whose number format ``value`` has (used only when the registry gave no type)."""
+    for key, row in table("secondary_id_type").items():
+        if row["pattern"] and re.match(row["pattern"], value):
+            return key
+    return None
+
+
+def _primary_identifier(record: TrialRecord, value: str, use: str) -> dict[str, Any]:
+    if is_nct_id(value):
+        return {"use": use, "system": NCT_SYSTEM, "value": value}
+    kind = _recognised_id_type(value)
+    system = table("secondary_id_type")[kind]["system"] if kind else None
+    return {"use": use, "system": system, "value": value, "assigner": {"display": record.source.registry}}
+
+
+def _identifiers(record: TrialRecord) -> list[dict[str, Any]]:
+    out = [_primary_identifier(record, record.registry_id, "official")]
+    out += [_primary_identifier(record, alias, "old") for alias in record.id_aliases]
+    org_id = record.org_study_id
+    if org_id is not None:
+        row = table("secondary_id_type").get(org_id.type or "")
+        details = [row["display"] if row else org_id.type, f"domain {org_id.domain}" if org_id.domain else None]
+        shown = ", ".join(d for d in details if d)
+        label = "Organization's unique protocol ID" + (f" ({shown})" if shown else "")
+        out.append(
+            {
+                "type": concept(
+                    ctgov_coding("OrgStudyIdType", org_id.type, row["display"]) if row and org_id.type else None,
+                    text=label,
+                ),
+                "value": org_id.id,
+                "assigner": _organization_reference(record.organization.name) if record.organization else None,
+            }
+        )
+    for secondary in record.secondary_ids:
+        given = secondary.type
+        kind = given if given in table("secondary_id_type") else None
+        recognised = None if given else _recognised_id_type(secondary.id)
+        row = table("secondary_id_type").get(kind or recognised or "")
+        if kind and row:
+            type_concept = concept(ctgov_coding("SecondaryIdType", kind, row["display"]), text=row["display"])
+        elif recognised and row:
+            type_concept = concept(text=f"{row['display']} (recognised from the number's format)")
+        else:
+            type_concept = concept(text=given or "Secondary ID")
+        assigner = secondary.domain or (row["assigner"] if row else None)
+        out.append(
+            {
+                "type": type_concept,
+                "system": row["system"] if row else None,
+                "value": secondary.id,
+                "assigner": {"display": assigner} if assigner else None,
+            }
+        )
+    return out
+
+
+def _labels(record: TrialRecord) -> list[dict[str, Any]]:
+    labels = (
+        ("official", "Official title", record.official_title),
+        ("short-title", "Short title", record.brief_title),
+        ("acronym", "Acronym", record.acronym),
+    )
+    return [
+        {"type": concept(coding(TITLE_TYPE, code, display)), "value": value} for code, display, value in labels if value
+    ]
+
+
+# --- status and dates ----------------------------------------------------------------------
+
+
+def _actual(date: DateStruct | None) -> bool | None:
+    return _DATE_TYPE_ACTUAL.get(date.type or "") if date else None
+
+
+def _in_order(start: str, end: str) -> bool:
+    """Whether ``start <= end`` at their common precision (FHIR's per-1 rule for partial dates)."""
+    size = min(len(start), len(end))
+    return start[:size] <= end[:size]
+
+
+def _period(start: str | None, end: str | None) -> dict[str, str] | None:
+    if start and end and not _in_order(start, end):
+        # An inverted pair would break per-1; the end date still lands in progressStatus.
+        return {"start": start}
+    return {"start": start, "end": end} if start or end else None
+
+
+def status_concept(value: str) -> dict[str, Any]:
+    """``progressStatus.state`` for a CT.gov overall/last-known status value."""
+    row = table("overall_status").get(value)
+    if row is None:
+        return concept(text=value)
+    return concept(
+        coding(RESEARCH_STUDY_STATUS, row["code"], _status_display(row["code"])) if row["code"] else None,
+        ctgov_coding("Status", value, row["display"]),
+        text=row["display"],
+    )
+
+
+def _status_display(code: str) -> str:
+    # Displays as the R5 research-study-status code system spells them.
+    displays = {
+        "overall-study": "Overall study",
+        "recruiting": "Recruiting",
+        "not-yet-recruiting": "Not yet recruiting",
+        "enrolling-by-invitation": "Enrolling by invitation",
+        "active-but-not-recruiting": "Active, not recruiting",
+        "completed": "Completed",
+        "terminated": "Terminated",
+        "withdrawn": "Withdrawn",
+        "temporarily-closed-to-accrual": "Temporarily Closed to Accrual",
+    }
+    return displays[code]
+
+
+def _progress_status(record: TrialRecord) -> list[dict[str, Any]]:
+    status = record.status
+    out: list[dict[str, Any]] = []
+    if status.overall_status:
+        # UNKNOWN is the registry's verdict that the status is no longer known: not an actual state.
+        out.append(
+            {
+                "state": status_concept(status.overall_status),
+                "actual": None if status.overall_status == "UNKNOWN" else True,
+            }
+        )
+    if status.last_known_status:
+        out.append(
+            {
+                "state": status_concept(status.last_known_status),
+                "actual": True,
+                "period": {"end": status.status_verified_date},
+            }
+        )
+    overall = concept(coding(RESEARCH_STUDY_STATUS, "overall-study", "Overall study"), text="Overall study")
+    start, completion = status.start, status.completion
+    if start and completion and _actual(start) == _actual(completion) and _in_order(start.date, completion.date):
+        out.append(
+            {"state": overall, "actual": _actual(start), "period": {"start": start.date, "end": completion.date}}
+        )
+    else:
+        if start:
+            out.append({"state": overall, "actual": _actual(start), "period": {"start": start.date}})
+        if completion:
+            out.append({"state": overall, "actual": _actual(completion), "period": {"end": completion.date}})
+    if status.primary_completion:
+        row = table("registration_activity")["primary_completion"]
+        out.append(
+            {
+                "state": concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"]), text="Primary completion"),
+                "actual": _actual(status.primary_completion),
+                "period": {"end": status.primary_completion.date},
+            }
+        )
+    return out
+
+
+def _registration_extensions(record: TrialRecord) -> list[dict[str, Any]]:
+    out = []
+    for field, row in table("registration_activity").items():
+        if field == "primary_completion":
+            continue
+        value = getattr(record.status, field)
+        if value is None:
+            continue
+        if isinstance(value, DateStruct):
+            date, actual = value.date, _actual(value)
+        else:
+            # Submission, QC and verification dates are only ever recorded after the fact.
+            date, actual = value, True
+        parts: list[dict[str, Any]] = [
+            {
+                "url": "activity",
+                "valueCodeableConcept": concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"])),
+            }
+        ]
+        if actual is not None:
+            parts.append({"url": "actual", "valueBoolean": actual})
+        parts.append({"url": "period", "valuePeriod": {"start": date, "end": date}})
+        out.append({"url": STUDY_REGISTRATION_EXTENSION, "extension": parts})
+    return out
+
+
+# --- classification ---------------------------------------------------------------------------
+
+
+def _phase(phases: list[str]) -> dict[str, Any] | None:
+    if not phases:
+        return None
+    rows = table("phase")
+    ordered = sorted(phases, key=lambda p: _PHASE_ORDER.index(p) if p in _PHASE_ORDER else len(_PHASE_ORDER))
+    combined = rows.get("+".join(ordered))
+    known = all(p in rows for p in phases)
+    return concept(
+        coding(RESEARCH_STUDY_PHASE, combined["code"], combined["display"]) if combined else None,
+        *(ctgov_coding("Phase", p, rows[p]["display"]) for p in phases if known),
+        text=combined["display"] if combined else "/".join(rows[p]["display"] if p in rows else p for p in phases),
+    )
+
+
+def _primary_purpose(value: str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    row = table("primary_purpose").get(value)
+    if row is None:
+        return concept(text=value)
+    return concept(
+        coding(PRIMARY_PURPOSE, row["code"], row["display"]) if row["code"] else None,
+        ctgov_coding("PrimaryPurpose", value, row["display"]),
+        text=row["display"],
+    )
+
+
+def design_concept(enum: str, value: str) -> dict[str, Any]:
+    """A studyDesign entry: SEVCO coding when one means the same, the CT.gov coding, and text."""
+    rows = table("who_masked") if enum == "WhoMasked" else table("study_design")[enum]
+    row = rows.get(value)
+    if row is None:
+        return concept(text=value)
+    return concept(
+        coding(STUDY_DESIGN, row["sevco"], row["sevco_display"]) if row["sevco"] else None,
+        ctgov_coding(enum, value, row["display"]),
+        text=row["display"],
+    )
+
+
+def _study_design(record: TrialRecord) -> list[dict[str, Any]]:
+    design = record.design
+    entries: list[tuple[str, str | None]] = [
+        ("StudyType", design.study_type),
+        ("DesignAllocation", design.allocation),
+        ("InterventionalAssignment", design.intervention_model),
+        ("ObservationalModel", design.observational_model),
+        ("DesignTimePerspective", design.time_perspective),
+        ("DesignMasking", design.masking),
+        *(("WhoMasked", role) for role in design.who_masked),
+        ("BioSpecRetention", design.bio_spec_retention),
+    ]
+    return [design_concept(enum, value) for enum, value in entries if value]
+
+
+def _mesh_concept(term: MeshTerm) -> dict[str, Any]:
+    return concept(coding(MESH, term.id, term.term) if term.id else None, text=term.term)
+
+
+def _matched(
+    texts: Iterable[tuple[str, list[str]]], meshes: list[MeshTerm]
+) -> tuple[list[dict[str, Any]], list[MeshTerm]]:
+    """Concepts for registry texts (with the MeSH codings whose term equals one of their names), and unmatched MeSH."""
+    used: set[int] = set()
+    out = []
+    for text, names in texts:
+        keys = {n.casefold() for n in names}
+        hits = [i for i, m in enumerate(meshes) if m.term.casefold() in keys]
+        used.update(hits)
+        out.append(concept(*(coding(MESH, meshes[i].id, meshes[i].term) for i in hits if meshes[i].id), text=text))
+    return out, [m for i, m in enumerate(meshes) if i not in used]
+
+
+def _conditions(record: TrialRecord) -> list[dict[str, Any]]:
+    matched, rest = _matched(((c, [c]) for c in record.conditions), record.condition_meshes)
+    # ClinicalTrials.gov indexes the conditions with MeSH; a term naming none of them is still a condition term.
+    return matched + [_mesh_concept(m) for m in rest]
+
+
+def _focus(record: TrialRecord) -> list[dict[str, Any]]:
+    matched, rest = _matched(
+        ((i.name, [i.name, *i.other_names]) for i in record.interventions), record.intervention_meshes
+    )
+    return matched + [_mesh_concept(m) for m in rest]
+
+
+def _keywords(record: TrialRecord) -> list[dict[str, Any]]:
+    # MeSH ancestors are ClinicalTrials.gov's search aids (broader terms), which is what keyword is for.
+    ancestors = _unique_mesh([*record.condition_mesh_ancestors, *record.intervention_mesh_ancestors])
+    return [concept(text=k) for k in record.keywords] + [_mesh_concept(m) for m in ancestors]
+
+
+def _unique_mesh(terms: list[MeshTerm]) -> list[MeshTerm]:
+    seen: set[tuple[str | None, str]] = set()
+    out = []
+    for term in terms:
+        key = (term.id, term.term.casefold())
+        if key not in seen:
+            seen.add(key)
+            out.append(term)
+    return out
+
+
+def country_code(name: str) -> str | None:
+    """ISO 3166-1 alpha-2 code of a registry country name, or ``None`` when no current country matches."""
+    countries = table("country")
+    code = countries.get(name)
+    if code is None:
+        folded = {key.casefold(): value for key, value in countries.items()}
+        code = folded.get(name.strip().casefold())
+    return code
+
+
+def _country(name: str) -> dict[str, Any]:
+    code = country_code(name)
+    return concept(coding(ISO_3166, code) if code else None, text=name)
+
+
+def _yes_no(value: bool) -> str:
+    return "Yes" if value else "No"
+
+
+def _flag(label: str, value: bool | None, *codings: dict[str, str] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return concept(*(codings if value else ()), text=f"{label}: {_yes_no(value)}")
+
+
+def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
+    status, design, oversight = record.status, record.design, record.oversight
+    out: list[dict[str, Any] | None] = []
+    if oversight is not None:
+        out += [
+            _flag("Has data monitoring committee", oversight.has_dmc),
+            _flag(
+                "Studies a U.S. FDA-regulated drug product",
+                oversight.is_fda_regulated_drug,
+                coding(STUDY_CLASSIFIERS, "fda-regulated-drug", "FDA regulated drug"),
+            ),
+            _flag(
+                "Studies a U.S. FDA-regulated device product",
+                oversight.is_fda_regulated_device,
+                coding(STUDY_CLASSIFIERS, "fda-regulated-device", "FDA regulated device"),
+            ),
+            _flag("Device not approved or cleared by the U.S. FDA", oversight.is_unapproved_device),
+            _flag("Pediatric postmarket surveillance of a device", oversight.is_ppsd),
+            _flag("Product manufactured in and exported from the U.S.", oversight.is_us_export),
+            _flag("FDAAA 801 violation", oversight.fdaaa801_violation),
+        ]
+        out += [concept(text=f"Oversight authority: {authority}") for authority in oversight.authorities]
+    out += [
+        _flag("Delayed posting requested", status.delayed_posting),
+        _flag("Results submission waived", status.results_waived),
+        _flag("Results posted", record.has_results),
+        _flag("Patient registry", design.patient_registry),
+    ]
+    expanded = status.expanded_access
+    if expanded is not None:
+        out.append(_flag("Expanded access available", expanded.has_expanded_access))
+    types = table("expanded_access_type")
+    out += [
+        concept(text=f"Expanded access type: {types[t]['display'] if t in types else t}")
+        for t in design.expanded_access_types
+    ]
+    if design.number_of_arms is not None:
+        out.append(concept(text=f"Number of arms/groups stated by the registry: {design.number_of_arms}"))
+    if design.enrollment_count is not None and design.enrollment_type not in _DATE_TYPE_ACTUAL:
+        suffix = f"type {design.enrollment_type}" if design.enrollment_type else "actual/estimated not stated"
+        out.append(concept(text=f"Enrollment: {design.enrollment_count} ({suffix})"))
+    party = record.responsible_party
+    if party is not None and party.type:
+        row = table("responsible_party_type").get(party.type)
+        out.append(
+            concept(
+                ctgov_coding("ResponsiblePartyType", party.type, row["display"]) if row else None,
+                text=f"Responsible party: {row['display'] if row else party.type}",
+            )
+        )
+    out += _ipd_classifiers(record)
+    return out
+
+
+def _ipd_classifiers(record: TrialRecord) -> list[dict[str, Any]]:
+    ipd = record.ipd_sharing
+    if ipd is None:
+        return []
+    rows = table("ipd_sharing")
+    out = []
+    if ipd.ipd_sharing:
+        row = rows["IpdSharing"].get(ipd.ipd_sharing)
+        out.append(
+            concept(
+                ctgov_coding("IpdSharing", ipd.ipd_sharing, row["display"]) if row else None,
+                text=f"Plan to share individual participant data: {row['display'] if row else ipd.ipd_sharing}",
+            )
+        )
+    for info in ipd.info_types:
+        row = rows["IpdSharingInfoType"].get(info)
+        out.append(
+            concept(
+                ctgov_coding("IpdSharingInfoType", info, row["display"]) if row else None,
+                text=f"IPD sharing supporting information: {row['display'] if row else info}",
+            )
+        )
+    return out
+
+
+def _notes(record: TrialRecord) -> list[str | None]:
+    design, ipd = record.design, record.ipd_sharing
+    texts: list[tuple[str, str | None]] = [
+        ("Intervention model description", design.intervention_model_description),
+        ("Masking description", design.masking_description),
+        ("Biospecimen description", design.bio_spec_description),
+        ("Target follow-up duration", design.target_duration),
+    ]
+    if ipd is not None:
+        texts += [
+            ("IPD sharing plan", ipd.description),
+            ("IPD sharing time frame", ipd.time_frame),
+            ("IPD sharing access criteria", ipd.access_criteria),
+        ]
+    if record.removed_countries:
+        texts.append(("Countries removed from the study's locations", "; ".join(record.removed_countries)))
+    if record.unmapped:
+        texts.append(("Registry fields the reader did not map", "; ".join(record.unmapped)))
+    return [f"{label}: {text}" if text else None for label, text in texts]
+
+
+# --- parties ----------------------------------------------------------------------------------
+
+
+def _organization_reference(name: str) -> dict[str, str]:
+    return reference("Organization", ids.organization_id(name), name)
+
+
+def _role(code: str) -> dict[str, Any]:
+    # The R5 research-study-party-role code system uses each code as its own display.
+    return concept(coding(PARTY_ROLE, code, code))
+
+
+def _agency_classifiers(agency_class: str | None) -> list[dict[str, Any]]:
+    if not agency_class:
+        return []
+    row = table("agency_class").get(agency_class)
+    if row is None:
+        return [concept(text=agency_class)]
+    out = [concept(ctgov_coding("AgencyClass", agency_class, row["display"]), text=row["display"])]
+    if row["code"]:
+        out.append(concept(coding(PARTY_ORG_TYPE, row["code"], _org_type_display(row["code"]))))
+    return out
+
+
+def _org_type_display(code: str) -> str:
+    return {"nih": "NIH", "fda": "FDA", "government": "Government", "industry": "Industry"}[code]
+
+
+def _associated_parties(record: TrialRecord) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    sponsor_names = set()
+    if record.lead_sponsor is not None:
+        sponsor_names.add(ids.normalize_name(record.lead_sponsor.name))
+        out.append(
+            {
+                "name": record.lead_sponsor.name,
+                "role": _role("lead-sponsor"),
+                "classifier": _agency_classifiers(record.lead_sponsor.agency_class),
+                "party": _organization_reference(record.lead_sponsor.name),
+            }
+        )
+    for collaborator in record.collaborators:
+        sponsor_names.add(ids.normalize_name(collaborator.name))
+        out.append(
+            {
+                "name": collaborator.name,
+                "role": _role("collaborator"),
+                "classifier": _agency_classifiers(collaborator.agency_class),
+                "party": _organization_reference(collaborator.name),
+            }
+        )
+    organization = record.organization
+    if organization is not None and ids.normalize_name(organization.name) not in sponsor_names:
+        out.append(
+            {
+                "name": organization.name,
+                # No party-role code means "registers the study"; text only rather than a wrong code.
+                "role": concept(text="Registering organization (holds the registry record)"),
+                "classifier": _agency_classifiers(organization.agency_class),
+                "party": _organization_reference(organization.name),
+            }
+        )
+    for official in record.officials:
+        row = table("party_role").get(official.role or "")
+        out.append(
+            {
+                "name": official.name,
+                "role": _role(row["code"]) if row else concept(text=official.role or "Overall official"),
+                "classifier": [
+                    concept(ctgov_coding("OfficialRole", official.role, row["display"]), text=row["display"])
+                ]
+                if row and official.role
+                else [],
+                "party": reference("PractitionerRole", ids.official_role_id(record, official), official.name),
+            }
+        )
+    out += _responsible_party(record)
+    for contact in record.central_contacts:
+        label = ids.contact_label(contact)
+        out.append(
+            {
+                "name": contact.name,
+                # CT.gov's central contact answers enrolment questions for every site.
+                "role": _role("recruitment-contact"),
+                "classifier": [concept(text=f"Contact role: {contact.role}")] if contact.role else [],
+                "party": reference("PractitionerRole", ids.central_contact_role_id(record, contact), label),
+            }
+        )
+    return out
+
+
+def _responsible_party(record: TrialRecord) -> list[dict[str, Any]]:
+    party = record.responsible_party
+    role_id = ids.responsible_party_role_id(record)
+    if party is None or role_id is None:
+        return []
+    name = party.investigator_full_name or party.old_name_title
+    row = table("responsible_party_type").get(party.type or "")
+    role = _role(row["code"]) if row and row["code"] else concept(text="Responsible party")
+    return [
+        {
+            "name": name,
+            "role": role,
+            "classifier": [concept(text="Responsible party")],
+            "party": reference("PractitionerRole", role_id, name),
+        }
+    ]
+
+
+# --- recruitment, groups, outcomes ------------------------------------------------------------
+
+
+def _recruitment(record: TrialRecord) -> dict[str, Any]:
+    design = record.design
+    out: dict[str, Any] = {"eligibility": reference("Group", ids.eligibility_group_id(record))}
+    if design.enrollment_count is not None and design.enrollment_count >= 0:
+        if design.enrollment_type == "ACTUAL":
+            out["actualNumber"] = design.enrollment_count
+        elif design.enrollment_type == "ESTIMATED":
+            out["targetNumber"] = design.enrollment_count
+    return out
+
+
+def _comparison_groups(record: TrialRecord) -> list[dict[str, Any]]:
+    rows = table("arm_type")
+    out = []
+    for arm, key in zip(record.arms, ids.arm_keys(record), strict=True):
+        row = rows.get(arm.type or "")
+        arm_type = None
+        if row:
+            arm_type = concept(
+                coding(ARM_TYPE, row["code"], row["display"]),
+                ctgov_coding("ArmGroupType", arm.type, row["display"]),
+                text=row["display"],
+            )
+        elif arm.type:
+            arm_type = concept(text=arm.type)
+        out.append({"linkId": key, "name": arm.label, "type": arm_type, "description": arm.description})
+    return out
+
+
+def _outcome_measure(outcome: Outcome) -> dict[str, Any]:
+    row = table("outcome_type").get(outcome.kind)
+    kind = (
+        concept(
+            coding(OBJECTIVE_TYPE, row["code"], row["display"]),
+            ctgov_coding("OutcomeMeasureType", row["ctgov"], row["ctgov_display"]),
+            text=row["ctgov_display"],
+        )
+        if row
+        else concept(text=outcome.kind)
+    )
+    parts = [outcome.description, f"Time frame: {outcome.time_frame}" if outcome.time_frame else None]
+    return {"name": outcome.measure, "type": [kind], "description": "\n\n".join(p for p in parts if p)}
+
+
+# --- related artifacts ------------------------------------------------------------------------
+
+
+def _pubmed_url(pmid: str) -> str:
+    return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+
+
+def _ctgov_study_url(nct_id: str) -> str:
+    return f"https://clinicaltrials.gov/study/{nct_id}"
+
+
+def _reference_artifacts(ref: Reference) -> list[dict[str, Any]]:
+    rows = table("reference_type")
+    row = rows.get(ref.type or "")
+    classifiers = [concept(ctgov_coding("ReferenceType", ref.type, row["display"]), text=row["display"])] if row else []
+    if ref.type and not row:
+        classifiers.append(concept(text=ref.type))
+    if ref.retractions:
+        classifiers.append(concept(text="Retracted"))
+    out = [
+        {
+            "type": row["code"] if row else "citation",
+            "classifier": classifiers,
+            "label": f"PMID {ref.pmid}" if ref.pmid else None,
+            "citation": ref.citation,
+            "document": {"url": _pubmed_url(ref.pmid)} if ref.pmid else None,
+            # A retracted publication should no longer be relied on: that is what 'retired' says.
+            "publicationStatus": "retired" if ref.retractions else None,
+        }
+    ]
+    for retraction in ref.retractions:
+        about = f" for PMID {ref.pmid}" if ref.pmid else ""
+        source = f" ({retraction.source})" if retraction.source else ""
+        out.append(
+            {
+                "type": "citation",
+                "classifier": [concept(text="Retraction notice")],
+                "label": f"PMID {retraction.pmid}" if retraction.pmid else None,
+                "display": f"Retraction notice{about}{source}",
+                "document": {"url": _pubmed_url(retraction.pmid)} if retraction.pmid else None,
+            }
+        )
+    return out
+
+
+def _related_artifacts(record: TrialRecord) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for ref in record.references:
+        if ref.pmid or ref.citation:
+            out += _reference_artifacts(ref)
+    for link in record.see_also_links:
+        out.append({"type": "documentation", "display": link.label, "document": {"url": link.url}})
+    for ipd in record.avail_ipds:
+        out.append(
+            {
+                "type": "documentation",
+                "classifier": [concept(text="Available individual participant data / study document")],
+                "label": ipd.id,
+                "display": "; ".join(p for p in (ipd.type, ipd.comment) if p) or None,
+                "document": {"url": ipd.url} if ipd.url else None,
+            }
+        )
+    if record.ipd_sharing is not None and record.ipd_sharing.url:
+        out.append(
+            {
+                "type": "documentation",
+                "display": "Access to individual participant data (IPD sharing URL)",
+                "document": {"url": record.ipd_sharing.url},
+            }
+        )
+    for doc in record.documents:
+        kinds = (
+            (doc.has_protocol, "Study Protocol"),
+            (doc.has_sap, "Statistical Analysis Plan"),
+            (doc.has_icf, "Informed Consent Form"),
+        )
+        uploaded = doc.upload_date
+        out.append(
+            {
+                "type": "documentation",
+                "classifier": [concept(text=text) for flag, text in kinds if flag],
+                "label": doc.type_abbrev,
+                "display": "; ".join(p for p in (doc.label, f"uploaded {uploaded}" if uploaded else None) if p) or None,
+                "document": {
+                    "url": doc.url,
+                    "title": doc.filename,
+                    "creation": doc.date,
+                    # integer64 is a JSON string in R5.
+                    "size": str(doc.size) if doc.size is not None else None,
+                },
+                "publicationDate": uploaded[:10] if uploaded and _CALENDAR_DATE.match(uploaded) else None,
+            }
+        )
+    for secondary in record.secondary_ids:
+        if secondary.link:
+            out.append(
+                {
+                    "type": "documentation",
+                    "display": f"Link for identifier {secondary.id}",
+                    "document": {"url": secondary.link},
+                }
+            )
+    if record.org_study_id is not None and record.org_study_id.link:
+        out.append(
+            {
+                "type": "documentation",
+                "display": f"Link for identifier {record.org_study_id.id}",
+                "document": {"url": record.org_study_id.link},
+            }
+        )
+    expanded = record.status.expanded_access
+    if expanded is not None and expanded.nct_id:
+        row = table("overall_status").get(expanded.status_for_nct_id or "")
+        status_concept_ = None
+        if row:
+            status_concept_ = concept(
+                ctgov_coding("ExpandedAccessStatus", expanded.status_for_nct_id, row["display"]), text=row["display"]
+            )
+        elif expanded.status_for_nct_id:
+            status_concept_ = concept(text=expanded.status_for_nct_id)
+        out.append(
+            {
+                "type": "documentation",
+                "classifier": [status_concept_],
+                "label": expanded.nct_id,
+                "display": f"Expanded access record {expanded.nct_id}",
+                "document": {"url": _ctgov_study_url(expanded.nct_id)} if is_nct_id(expanded.nct_id) else None,
+            }
+        )
+    if record.has_results and is_nct_id(record.registry_id):
+        out.append(
+            {
+                "type": "documentation",
+                "display": "Study results posted on ClinicalTrials.gov",
+                "document": {"url": f"{_ctgov_study_url(record.registry_id)}?tab=results"},
+            }
+        )
+    out += _provenance(record)
+    return out
+
+
+def _provenance(record: TrialRecord) -> list[dict[str, Any]]:
+    source = record.source
+    version = f", version {source.version}" if source.version else ""
+    return [
+        {
+            "type": "transforms",
+            "classifier": [concept(text=f"Source format: {source.format}")],
+            "display": f"{source.registry} record {record.registry_id}{version}",
+            "document": {"url": source.url} if source.url else None,
+        },
+        {"type": "transformed-with", "display": CONVERTER},
+    ]
