@@ -28,6 +28,7 @@ and one pydantic validation of the finished record, no schema validation of the 
 
 from __future__ import annotations
 
+import datetime
 import html
 import re
 from collections.abc import Iterator
@@ -153,7 +154,21 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _is_calendar_date(text: str) -> bool:
+    """``2019-02-30`` and year 0 fit the pattern but are no dates (and FHIR validators reject them)."""
+    if text.startswith("0000"):
+        return False
+    if len(text) == 10:
+        try:
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            return False
+    return True
+
+
 def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
@@ -353,7 +368,7 @@ class _Reader:
         text = self.text(value, path)
         if text is None:
             return None
-        if _PARTIAL_DATE.match(text):
+        if _PARTIAL_DATE.match(text) and _is_calendar_date(text):
             return text
         self.note(path, f"invalid date {_show(text)}")
         return None
@@ -879,11 +894,11 @@ def read_study(obj: dict[str, Any], source: str | None = None) -> TrialRecord:
     """
     if not isinstance(obj, dict):
         raise InputError(f"expected a ClinicalTrials.gov study object, found {_type_name(obj)}", source)
-    protocol = obj.get(_PS)
+    if _PS not in obj:
+        raise InputError("not a ClinicalTrials.gov API v2 study: no protocolSection", source)
+    protocol = obj[_PS]
     if not isinstance(protocol, dict):
-        if protocol is None:
-            raise InputError("not a ClinicalTrials.gov API v2 study: no protocolSection", source)
-        raise RecordError(f"protocolSection is {_type_name(protocol)}, not an object", source)
+        raise RecordError(f"study has no NCT id: protocolSection is {_type_name(protocol)}, not an object", source)
     identification = protocol.get("identificationModule")
     if not isinstance(identification, dict):
         raise RecordError("study has no NCT id (no identificationModule in protocolSection)", source)
