@@ -586,7 +586,7 @@ def parse_design(text: str, interventional: bool) -> dict[str, Any]:
             maskings = set()
             # "open" alone only as a list item of its own ("Randomized, Open (masking not used)"), so
             # prose such as "open to patients of study X" is not read as open-label.
-            if re.search(r"\bopen[- ]label\b|masking not used|(?:^|[,;\n])\s*open\b", low):
+            if re.search(r"\bopen[- ]label\b|masking not used|(?:^|[,;\n])\s*open\s*(?:$|[,;\n(])", low):
                 maskings.add("NONE")
             for level in ("single", "double", "triple", "quadruple"):
                 if re.search(rf"\b{level}[- ](?:blind|mask)", low):
