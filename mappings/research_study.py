@@ -73,7 +73,6 @@ HANDLED_ELSEWHERE: dict[str, str] = {
     "officials[].affiliation": "PractitionerRole.organization",
     "responsible_party.investigator_title": "Practitioner / PractitionerRole",
     "responsible_party.investigator_affiliation": "PractitionerRole.organization",
-    "responsible_party.old_organization": "PractitionerRole.organization",
     "central_contacts[].phone": "PractitionerRole.telecom",
     "central_contacts[].phone_ext": "PractitionerRole.telecom",
     "central_contacts[].email": "PractitionerRole.telecom",
@@ -657,13 +656,20 @@ def _responsible_party(record: TrialRecord) -> list[dict[str, Any]]:
     name = party.investigator_full_name or party.old_name_title
     row = table("responsible_party_type").get(party.type or "")
     role = _role(row["code"]) if row and row["code"] else concept(text="Responsible party")
+    classifiers = [concept(text="Responsible party")]
+    # Legacy name/organization fields are shadowed by the current ones in the PractitionerRole; keep them here.
+    if party.old_name_title and party.old_name_title != name:
+        classifiers.append(concept(text=f"Responsible party as formerly registered: {party.old_name_title}"))
+    if (
+        party.old_organization
+        and party.investigator_affiliation
+        and party.old_organization != party.investigator_affiliation
+    ):
+        classifiers.append(
+            concept(text=f"Responsible party organization as formerly registered: {party.old_organization}")
+        )
     return [
-        {
-            "name": name,
-            "role": role,
-            "classifier": [concept(text="Responsible party")],
-            "party": reference("PractitionerRole", role_id, name),
-        }
+        {"name": name, "role": role, "classifier": classifiers, "party": reference("PractitionerRole", role_id, name)}
     ]
 
 
@@ -791,19 +797,20 @@ def _related_artifacts(record: TrialRecord) -> list[dict[str, Any]]:
             (doc.has_icf, "Informed Consent Form"),
         )
         uploaded = doc.upload_date
+        details = (
+            doc.label,
+            f"uploaded {uploaded}" if uploaded else None,
+            # Not Attachment.size: R5 makes it an integer64 (a JSON string), which FHIR.js-based
+            # validators reject, while a number breaks the R5 JSON schema.  The text keeps the fact.
+            f"{doc.size} bytes" if doc.size is not None else None,
+        )
         out.append(
             {
                 "type": "documentation",
                 "classifier": [concept(text=text) for flag, text in kinds if flag],
                 "label": doc.type_abbrev,
-                "display": "; ".join(p for p in (doc.label, f"uploaded {uploaded}" if uploaded else None) if p) or None,
-                "document": {
-                    "url": doc.url,
-                    "title": doc.filename,
-                    "creation": doc.date,
-                    # integer64 is a JSON string in R5.
-                    "size": str(doc.size) if doc.size is not None else None,
-                },
+                "display": "; ".join(p for p in details if p) or None,
+                "document": {"url": doc.url, "title": doc.filename, "creation": doc.date},
                 "publicationDate": uploaded[:10] if uploaded and _CALENDAR_DATE.match(uploaded) else None,
             }
         )
