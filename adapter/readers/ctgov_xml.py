@@ -1122,6 +1122,10 @@ class _Reader:
                 "a record without its registry id cannot be mapped",
                 source,
             )
+        nct = nct.upper()
+        if not _NCT.fullmatch(nct):
+            raise RecordError(f"clinical_study has an invalid NCT id {nct!r} (expected NCT and 8 digits)", source)
+        rec["registry_id"] = nct
 
         # Legacy date elements only fill what their replacements left empty.
         for field, value in self.legacy_dates.items():

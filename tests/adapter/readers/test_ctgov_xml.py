@@ -784,6 +784,13 @@ def test_missing_nct_id_is_a_record_error_naming_the_record() -> None:
         read_clinical_study(study().replace(b"<nct_id>NCT01234567</nct_id>", b""))
 
 
+def test_nct_id_is_normalised_and_checked() -> None:
+    xml = study().replace(b"<nct_id>NCT01234567</nct_id>", b"<nct_id> nct01234567\n</nct_id>")
+    assert read_clinical_study(xml).registry_id == "NCT01234567"
+    with pytest.raises(RecordError, match="invalid NCT id 'NCT123'"):
+        read_clinical_study(study().replace(b"<nct_id>NCT01234567</nct_id>", b"<nct_id>NCT123</nct_id>"))
+
+
 def test_root_must_be_clinical_study() -> None:
     with pytest.raises(InputError, match=r"root element is <Trial>, expected <clinical_study>"):
         read_clinical_study(b"<Trial><nct_id>NCT01234567</nct_id></Trial>", "who.xml")
