@@ -307,8 +307,8 @@ _ORDINAL = re.compile(
 _ORDINAL_ITEM = re.compile(rf"(?:(?P<unit>{_ORD_UNIT})s?[ \t]*)?(?P<num>{_INT})\b", re.I)
 # A number followed by these words is an amount ("5 days 3 times a week"), not a study day.
 _AMOUNT_AFTER = re.compile(
-    r"^\s*(?:-?\s*(?:times|x\b|doses?|mg\b|g\b|mcg|µg|ml\b|%|tablets?|capsules?|sessions?|patients|subjects"
-    r"|participants|min(?:ute)?s?\b|h(?:ou)?rs?\b|hours?|days?|weeks?|months?|years?))",
+    r"^\s*(?:-?\s*(?:times|x\b|doses?|mg\b|g\b|mcg|µg|ml\b|%|tablets?|capsules?|sessions?"
+    r"|min(?:ute)?s?\b|h(?:ou)?rs?\b|hours?|days?|weeks?|months?|years?))",
     re.I,
 )
 _RANGE_AFTER = re.compile(r"^\s*(?:-|–|—|to\b|through\b|thru\b|until\b)\s*(?:day|week|month|year)?s?\s*\d", re.I)
@@ -513,6 +513,8 @@ def _repeats(sentence: str, offset: int) -> list[Repeat]:
         if any(start < e and s < end for s, e, *_ in found if (s, e) != (start, end) and e - s > end - start):
             continue  # inside a longer match ("once every 3 weeks" is read by "every")
         spec, bound_text = _bounds(spec, sentence[end:], interval)
+        if bound_text and _FREQ_NOT_AFTER.match(sentence[end + len(bound_text) :]):
+            continue  # "every 21 days for 13 cycles or every 6 weeks for 12 cycles"
         text = _one_line(sentence[start : end + len(bound_text)])
         out.append(Repeat(text=text, sentence=_one_line(sentence), start=offset + start, **spec))
     return out

@@ -245,6 +245,9 @@ def test_washout_fhir_shapes() -> None:
         "Open-label adalimumab every other week or every week by subcutaneous injection",  # NCT00055497
         "CBT will include 12 to 16 counseling sessions, occurring weekly or every other week",  # NCT00494650
         "assessed at week 4 or week 8",
+        # NCT04267848 (fixture): two alternative schedules
+        "Treatment repeats every 21 days for 13 cycles or every 6 weeks for 12 cycles (patients enrolled after "
+        "10/14/2020) in the absence of disease progression or unacceptable toxicity.",
         # a limit, not a point at which something is done
         "Patients who have significant clinical improvement prior to day 10 and are going to be discharged from "
         "the hospital may discontinue the treatment early with investigator permission.",  # NCT04372602
