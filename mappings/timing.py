@@ -50,6 +50,7 @@ _NUM = rf"(?:\d+(?:\.\d+)?|(?:{_WORD})\b)"
 _INT = r"\d{1,3}"
 _UNIT = r"(?:min(?:ute)?s?|h(?:ou)?rs?|hours?|days?|weeks?|wks?|months?|years?|yrs?)"
 _ORD_UNIT = r"(?:day|week|month|year)"
+_APPROX = r"approx(?:imately|imate|\.)?|about|around|roughly|~|±|\+/-"
 
 
 @dataclass(frozen=True)
@@ -311,11 +312,12 @@ _AMOUNT_AFTER = re.compile(
     r"|min(?:ute)?s?\b|h(?:ou)?rs?\b|hours?|days?|weeks?|months?|years?))",
     re.I,
 )
-_RANGE_AFTER = re.compile(r"^\s*(?:-|–|—|to\b|through\b|thru\b|until\b)\s*(?:day|week|month|year)?s?\s*\d", re.I)
+_RANGE_AFTER = re.compile(r"^\s*(?:-|–|—|to\b|through\b|thru\b|until\b|till\b)\s*(?:day|week|month|year)?s?\s*\d", re.I)
 _OR_AFTER = re.compile(rf"^[ \t]*(?:,[ \t]*)?or[ \t]+(?:{_ORD_UNIT}s?[ \t]*)?\d", re.I)
 # "prior to day 10", "until day 120": a limit, not a point at which something is done
 _ORDINAL_NOT_BEFORE = re.compile(
-    r"(?:\bprior\s+to|\bbefore|\bby|\buntil|\btill|\bthrough|\bthru|\bup\s+to|\bbeyond|\bafter|\bwithin|[<>≤≥])\s*$"
+    r"(?:\bprior\s+to|\bbefore|\bby|\buntil|\btill|\bthrough|\bthru|\bto|\bbeyond|\bafter|\bwithin|[<>≤≥]"
+    rf"|\b(?:{_APPROX}))\s*$"
     r"|\bdays?\s+[\d,\s]*(?:and\s+\d+\s+)?of\s+(?:the\s+)?$",
     re.I,
 )
@@ -397,7 +399,7 @@ _FREQ_WORDS = {"once": 1, "twice": 2, "thrice": 3}
 _PER_UNIT = {"day": "d", "daily": "d", "week": "wk", "weekly": "wk", "month": "mo", "monthly": "mo",
              "hour": "h", "hourly": "h", "year": "a", "yearly": "a"}  # fmt: skip
 _TIMES = re.compile(
-    rf"\b(?P<f>once|twice|thrice|(?P<n>\d+|{_WORD})\s*(?:times|x)(?=\W))[ \t]*(?:a|an|per|each|every|/)?[ \t]*"
+    rf"\b(?P<f>once|twice|thrice|(?P<n>\d+|{_WORD})\s*(?:times|x)(?=\W))[ \t-]*(?:a|an|per|each|every|/)?[ \t]*"
     r"(?P<u>day|daily|week|weekly|month|monthly|hour|hourly|year|yearly)\b",
     re.I,
 )
@@ -415,7 +417,6 @@ _EVERY = re.compile(
     re.I,
 )
 # Before a frequency these make it an alternative or a limit, not a schedule.
-_APPROX = r"approx(?:imately|imate|\.)?|about|around|roughly|~|±|\+/-"
 _FREQ_NOT_BEFORE = re.compile(
     r"(?:\bor|up\s+to|at\s+most|maximum\s+of|max\.?|no\s+more\s+than|less\s+than|more\s+than|at\s+least|-|–|to|/"
     rf"|\b(?:{_APPROX}))\s*\(?\s*$",

@@ -275,6 +275,18 @@ def test_optional_crossovers_have_no_start() -> None:
         assert timing.period_starts() == []
 
 
+def test_range_ends_are_not_timepoints() -> None:
+    # NCT02210780: "from Week 1 to Week 15" is a span; "Day 1" is a point
+    timing = extract_timing(
+        "Two subcutaneous injections of Dupilumab 300 mg (for a total of 600 mg) as a loading dose on Day 1, "
+        "followed by a single 300 mg injection qw from Week 1 to Week 15."
+    )
+    assert [p.label for p in timing.timepoints] == ["day 1"]
+    # NCT00006487: approximate weeks are not timepoints
+    timing = extract_timing("During consolidation: 60 mg/m2, IV on Day 1 only at approximately Week 11, Week 14.")
+    assert [p.label for p in timing.timepoints] == ["day 1"]
+
+
 def test_lone_study_day_has_no_anchor() -> None:
     timing = extract_timing(
         "Oxaliplatin starting dose level 25 mg/m^2 given intraperitoneally on day 2."
