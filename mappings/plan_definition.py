@@ -306,8 +306,27 @@ _SUBSET = re.compile(
 )
 
 
-def _periods_from(timing: ExtractedTiming, own: bool, shared: bool) -> _Periods | None:
+_SPECIFIC_SUBSET = {"placebo", "control", "sham", "active", "waitlist", "wait-list", "delayed", "immediate"}
+
+
+def _applies_to(sentence: str, arm: Arm) -> bool:
+    """Whether a crossover sentence in an arm's own description is about that arm.
+
+    CT.gov arm descriptions are often copied across arms, so "patients in the placebo group cross
+    over at week 12" may sit in the experimental arm's description too.  The sentence counts when
+    it names no subset of participants, or names one that this arm's label or type names as well.
+    """
+    named = {m.group(0).casefold() for m in _SUBSET.finditer(sentence)}
+    if not named:
+        return True
+    own_words = set(normalize_label(f"{arm.label} {arm.type or ''}").replace("_", " ").split())
+    return bool(named & _SPECIFIC_SUBSET & own_words)
+
+
+def _periods_from(timing: ExtractedTiming, own: bool, shared: bool, arm: Arm | None = None) -> _Periods | None:
     crossovers = timing.period_starts()
+    if arm is not None:
+        crossovers = [c for c in crossovers if _applies_to(c.sentence, arm)]
     if not crossovers:
         return None
     if shared and (len(crossovers) != 1 or _SUBSET.search(crossovers[0].sentence)):
@@ -447,7 +466,7 @@ def _arm_action(ctx: _Context, arm_index: int) -> dict[str, Any]:
     arm = ctx.record.arms[arm_index]
     key = ctx.arm_keys[arm_index]
     arm_timing = ctx.arm_timing[arm_index]
-    periods = _periods_from(arm_timing, own=True, shared=False) or ctx.shared_periods
+    periods = _periods_from(arm_timing, own=True, shared=False, arm=arm) or ctx.shared_periods
     children: list[dict[str, Any]] = []
     if periods is None:
         children = _arm_treatments(ctx, arm_index, key) + _timing_actions(key, arm_timing)

@@ -345,6 +345,31 @@ def test_study_level_crossover_is_ignored_outside_crossover_designs_or_for_a_sub
         assert ".period-" not in json.dumps(pd.to_fhir_plan_definition(record))
 
 
+def test_crossover_of_another_arm_copied_into_this_arm_is_not_this_arms_period() -> None:
+    # NCT02107118: only the placebo arm's description says it crosses over (after one year)
+    sentence = (
+        "For those subjects in the placebo arm, the stem cells will be frozen for later use after one year when "
+        "the patients cross over into the treatment arm."
+    )
+    record = _record(
+        design=Design(intervention_model="CROSSOVER"),
+        arms=[
+            Arm(label="ARM 1: AdMSC", type="ACTIVE_COMPARATOR", description=sentence),
+            Arm(label="ARM 2 Placebo", type="PLACEBO_COMPARATOR", description=sentence),
+        ],
+        interventions=[
+            Intervention(type="BIOLOGICAL", name="AdMSC", arm_group_labels=["ARM 1: AdMSC"]),
+            Intervention(type="OTHER", name="Placebo", arm_group_labels=["ARM 2 Placebo"]),
+        ],
+    )
+    active, placebo = pd.to_fhir_plan_definition(record)["action"]
+    assert ".period-" not in json.dumps(active)
+    period1, period2 = placebo["action"]
+    assert period2["relatedAction"][0]["offsetDuration"] == {"value": 1, "unit": "year", "system": UCUM, "code": "a"}
+    assert [a["title"] for a in period1["action"]] == ["Placebo"]
+    assert [a["title"] for a in period2["action"]] == ["AdMSC"]
+
+
 def test_periods_without_reversal_keep_the_treatments_on_the_arm() -> None:
     # three arms: which treatment follows which is not stated, so periods carry no treatments
     record = _record(
