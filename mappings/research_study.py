@@ -34,14 +34,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from adapter.record import DateStruct, MeshTerm, Outcome, Reference, TrialRecord
+from adapter.record import DateStruct, Identifier, MeshTerm, Outcome, Reference, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import CTGOV_ENUM, coding, compact, concept, ctgov_coding, reference
 
 NCT_SYSTEM = "https://clinicaltrials.gov/nctid"
-"""Preferred URI of the HL7 Terminology NamingSystem ``ClinicalTrials-Gov`` (v2.0.0).  HL7's R5 example
-uses ``https://clinicaltrials.gov``; searches should accept both (and ``http://clinicaltrials.gov``)."""
+"""Preferred URI of the HL7 Terminology NamingSystem ``ClinicalTrials-Gov`` (v2.0.0), as in the
+``registries`` table.  HL7's R5 example uses ``https://clinicaltrials.gov``; searches should accept
+both (and ``http://clinicaltrials.gov``)."""
 
 RESEARCH_STUDY_STATUS = "http://hl7.org/fhir/research-study-status"
 RESEARCH_STUDY_PHASE = "http://hl7.org/fhir/research-study-phase"
@@ -149,17 +150,74 @@ def _recognised_id_type(value: str) -> str | None:
     return None
 
 
-def _primary_identifier(record: TrialRecord, value: str, use: str) -> dict[str, Any]:
-    if is_nct_id(value):
-        return {"use": use, "system": NCT_SYSTEM, "value": value}
-    kind = _recognised_id_type(value)
-    system = table("secondary_id_type")[kind]["system"] if kind else None
-    return {"use": use, "system": system, "value": value, "assigner": {"display": record.source.registry}}
+def registry_of(value: str, family: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The ``registries`` table entry for an id (its family first, else the first id pattern it matches)
+    and the registry's own form of the number (WHO ICTRP's prefix such as ``CTIS`` or ``JPRN-`` removed)."""
+    registries = table("registries")
+    entry = registries.get(family or "")
+    if entry is None or not re.match(entry["id_regex"], value):
+        entry = next((e for e in registries.values() if re.match(e["id_regex"], value)), None)
+    if entry is None:
+        return None, value
+    prefix = entry.get("ictrp_prefix")
+    return entry, value[len(prefix) :] if prefix and value.startswith(prefix) else value
+
+
+def _registry_identifiers(record: TrialRecord, value: str, use: str) -> list[dict[str, Any]]:
+    entry, own = registry_of(value, record.source.registry)
+    if entry is None:
+        return [{"use": use, "value": value, "assigner": {"display": record.source.registry}}]
+    out = [{"use": use, "system": entry["system"], "value": own, "assigner": {"display": entry["display"]}}]
+    if own != value:
+        # The WHO ICTRP TrialID (registry number with ICTRP's prefix) is how ICTRP users know the trial.
+        out.append(
+            {
+                "use": "secondary" if use == "official" else use,
+                "type": concept(text="WHO ICTRP TrialID"),
+                "value": value,
+                "assigner": {"display": "WHO International Clinical Trials Registry Platform"},
+            }
+        )
+    return out
+
+
+def _secondary_identifier(secondary: Identifier) -> dict[str, Any]:
+    given = secondary.type
+    ids_table = table("secondary_id_type")
+    kind = given if given in ids_table else None
+    recognised = None if given else _recognised_id_type(secondary.id)
+    row = ids_table.get(kind or recognised or "")
+    registry, own = (None, secondary.id)
+    if given in (None, "REGISTRY") and not recognised:
+        # A registry number (NCT, DRKS, ISRCTN ...) gets that registry's identifier system.
+        registry, own = registry_of(secondary.id)
+    if kind and row:
+        type_concept = concept(ctgov_coding("SecondaryIdType", kind, row["display"]), text=row["display"])
+    elif recognised and row:
+        type_concept = concept(text=f"{row['display']} (recognised from the number's format)")
+    elif registry is not None:
+        type_concept = concept(text=f"{registry['display']} identifier (recognised from the number's format)")
+    else:
+        type_concept = concept(text=given or "Secondary ID")
+    system = registry["system"] if registry else (row["system"] if row else None)
+    assigner = secondary.domain or (registry["display"] if registry else None) or (row["assigner"] if row else None)
+    identifier = {
+        "type": type_concept,
+        "system": system,
+        "value": own,
+        "assigner": {"display": assigner} if assigner else None,
+    }
+    if own != secondary.id:
+        identifier["type"] = concept(
+            *type_concept.get("coding", []), text=f"{type_concept['text']}; written {secondary.id}"
+        )
+    return identifier
 
 
 def _identifiers(record: TrialRecord) -> list[dict[str, Any]]:
-    out = [_primary_identifier(record, record.registry_id, "official")]
-    out += [_primary_identifier(record, alias, "old") for alias in record.id_aliases]
+    out = _registry_identifiers(record, record.registry_id, "official")
+    for alias in record.id_aliases:
+        out += _registry_identifiers(record, alias, "old")
     org_id = record.org_study_id
     if org_id is not None:
         row = table("secondary_id_type").get(org_id.type or "")
@@ -176,26 +234,7 @@ def _identifiers(record: TrialRecord) -> list[dict[str, Any]]:
                 "assigner": _organization_reference(record.organization.name) if record.organization else None,
             }
         )
-    for secondary in record.secondary_ids:
-        given = secondary.type
-        kind = given if given in table("secondary_id_type") else None
-        recognised = None if given else _recognised_id_type(secondary.id)
-        row = table("secondary_id_type").get(kind or recognised or "")
-        if kind and row:
-            type_concept = concept(ctgov_coding("SecondaryIdType", kind, row["display"]), text=row["display"])
-        elif recognised and row:
-            type_concept = concept(text=f"{row['display']} (recognised from the number's format)")
-        else:
-            type_concept = concept(text=given or "Secondary ID")
-        assigner = secondary.domain or (row["assigner"] if row else None)
-        out.append(
-            {
-                "type": type_concept,
-                "system": row["system"] if row else None,
-                "value": secondary.id,
-                "assigner": {"display": assigner} if assigner else None,
-            }
-        )
+    out += [_secondary_identifier(secondary) for secondary in record.secondary_ids]
     return out
 
 

@@ -97,7 +97,12 @@ def test_seed_identity(seed: tuple[TrialRecord, Resource]) -> None:
     assert study["id"] == ids.study_id(record) == "nct01854957"
     assert study["status"] == "active"
     nct, org, eudract = study["identifier"]
-    assert nct == {"use": "official", "system": rs.NCT_SYSTEM, "value": "NCT01854957"}
+    assert nct == {
+        "use": "official",
+        "system": rs.NCT_SYSTEM,
+        "value": "NCT01854957",
+        "assigner": {"display": "ClinicalTrials.gov"},
+    }
     assert org["value"] == "MESEMS"
     assert org["assigner"] == {
         "reference": f"Organization/{ids.organization_id('University of Genova')}",
@@ -377,8 +382,8 @@ def test_every_secondary_id_is_kept() -> None:
     study = rs.to_fhir_research_study(_record(secondary_ids=secondary, id_aliases=["NCT00075127"]))
     values = [(i["value"], i.get("use"), i.get("assigner", {}).get("display")) for i in study["identifier"]]
     assert values == [
-        ("NCT00000001", "official", None),
-        ("NCT00075127", "old", None),
+        ("NCT00000001", "official", "ClinicalTrials.gov"),
+        ("NCT00075127", "old", "ClinicalTrials.gov"),
         ("U01AR045444", None, "U.S. National Institutes of Health"),
         ("CDR0000355366", None, "NCI PDQ"),
         ("MDA-ID-01304", None, "UT MD Anderson Cancer Center"),
@@ -386,6 +391,36 @@ def test_every_secondary_id_is_kept() -> None:
     ]
     links = [a["document"]["url"] for a in study["relatedArtifact"] if "Link for identifier" in a.get("display", "")]
     assert links == ["https://reporter.nih.gov/quickSearch/U01AR045444"]
+
+
+def test_nct_system_is_the_registries_table_system() -> None:
+    entry, own = rs.registry_of("NCT01854957")
+    assert entry is not None and entry["system"] == rs.NCT_SYSTEM
+    assert own == "NCT01854957"
+
+
+def test_who_ictrp_ids_use_the_registry_system_and_keep_the_trial_id() -> None:
+    record = TrialRecord(
+        source=SourceInfo(registry="ctis", format="who-ictrp-xml"),
+        registry_id="CTIS2023-507385-11-00",
+        secondary_ids=[
+            Identifier(id="NCT05697861", type="REGISTRY", domain="ClinicalTrials.gov"),
+            Identifier(id="DRKS00015863"),
+        ],
+    )
+    identifiers = rs.to_fhir_research_study(record)["identifier"]
+    assert identifiers[0] == {
+        "use": "official",
+        "system": "https://euclinicaltrials.eu/clinicalTrialId",
+        "value": "2023-507385-11-00",
+        "assigner": {"display": "EU Clinical Trials Information System (CTIS)"},
+    }
+    assert identifiers[1]["value"] == "CTIS2023-507385-11-00"
+    assert identifiers[1]["type"] == {"text": "WHO ICTRP TrialID"}
+    assert [(i.get("system"), i["value"]) for i in identifiers[2:]] == [
+        (rs.NCT_SYSTEM, "NCT05697861"),
+        ("https://drks.de", "DRKS00015863"),
+    ]
 
 
 def test_registering_organization_that_sponsors_is_not_repeated() -> None:
@@ -464,7 +499,14 @@ def test_minimal_record() -> None:
     study = rs.to_fhir_research_study(_record())
     assert study["status"] == "active"
     assert study["recruitment"] == {"eligibility": {"reference": "Group/nct00000001-eligibility"}}
-    assert study["identifier"] == [{"use": "official", "system": rs.NCT_SYSTEM, "value": "NCT00000001"}]
+    assert study["identifier"] == [
+        {
+            "use": "official",
+            "system": rs.NCT_SYSTEM,
+            "value": "NCT00000001",
+            "assigner": {"display": "ClinicalTrials.gov"},
+        }
+    ]
 
 
 # --- every field lands ----------------------------------------------------------------------------
