@@ -213,6 +213,10 @@ class _Line:
     indent: int
     text: str
     marker: _Marker | None
+    width: int
+    """Length of the line as written, indentation included."""
+    guessed: bool = False
+    """``width`` is estimated (first line of a stripped text)."""
 
 
 def _lines(text: str) -> list[_Line | None]:
@@ -226,13 +230,36 @@ def _lines(text: str) -> list[_Line | None]:
     rest = [indents[i] for i in range(1, len(raw)) if raw[i].strip()]
     base = min(rest) if rest else 0
     out: list[_Line | None] = []
-    for line, indent in zip(raw, indents, strict=True):
+    for index, (line, indent) in enumerate(zip(raw, indents, strict=True)):
         body = line.strip()
         if not body:
             out.append(None)
             continue
-        out.append(_Line(max(0, indent - base), body, _parse_marker(body)))
+        # A stripped first line lost its indentation: its width is only known to be about this.
+        guessed = index == 0 and indent == 0 and base > 0
+        width = len(line.rstrip()) + (base if guessed else 0)
+        out.append(_Line(max(0, indent - base), body, _parse_marker(body), width, guessed))
     return out
+
+
+_WRAP_WIDTH = 100
+"""Column at which ClinicalTrials.gov's legacy XML hard-wrapped text (indentation included)."""
+
+
+def _hard_wrapped(lines: list[_Line | None]) -> bool:
+    """Whether line breaks inside paragraphs are wrapping (legacy XML) rather than the author's.
+
+    Wrapped text never exceeds the wrap width, and a wrapped line breaks where the next word
+    would not have fitted.  v2 text has no line breaks inside paragraphs at all; other registries
+    (WHO ICTRP) break lines between criteria, which must not be joined.
+    """
+    present = [line for line in lines if line is not None]
+    if not present or max((line.width for line in present if not line.guessed), default=0) > _WRAP_WIDTH:
+        return False
+    return any(
+        a is not None and b is not None and b.marker is None and a.width + 1 + len(b.text.split()[0]) > _WRAP_WIDTH - 5
+        for a, b in itertools.pairwise(lines)
+    )
 
 
 @dataclass(slots=True)
@@ -275,22 +302,14 @@ def _is_section_line(body: str) -> bool:
 
 
 def _split_blocks(lines: list[_Line | None]) -> list[_Block]:
-    wrapped = any(
-        a is not None and b is not None and b.marker is None and not _is_section_line(b.text)
-        for a, b in itertools.pairwise(lines)
-    )
+    wrapped = _hard_wrapped(lines)
     groups: list[list[_Line]] = []
     previous: _Line | None = None
     for line in lines:
         if line is None:
             previous = None
             continue
-        starts_new = (
-            previous is None
-            or _is_section_line(line.text)
-            or _is_section_line(previous.text)
-            or (not wrapped and line.marker is not None)
-        )
+        starts_new = previous is None or _is_section_line(line.text) or _is_section_line(previous.text) or not wrapped
         if starts_new:
             groups.append([line])
         else:
@@ -419,8 +438,11 @@ def _is_lead_in(block: _Block, next_block: _Block | None) -> bool:
         return False
     if text.endswith(":"):
         return len(words) <= 40
-    # Without a colon only a short title: "Age", "Performance status", "Healthy Controls", "Cohort 1".
-    if len(words) > 4 or not core[0].isupper() or not re.fullmatch(r"[^\W\d_][\w /&'-]*", core):
+    # Without a colon only a short title: "Age", "Performance status", "BrCa carriers (cases)",
+    # "Group 1: Metabolic syndrome"; not the start of a sentence cut by a line break.
+    if len(words) > 6 or not core[0].isupper() or not re.fullmatch(r"[^\W\d_][\w /&'():-]*", core):
+        return False
+    if core.count("(") != core.count(")"):
         return False
     return not re.search(r"\d", core) or bool(_GROUP_LABEL.match(core))
 

@@ -210,13 +210,25 @@ def test_hard_wrapped_lines_join_their_item() -> None:
 
 
 def test_wrapped_line_that_looks_like_a_marker_is_a_continuation() -> None:
+    # NCT00002733: the legacy text wraps at column 100, here just before "B) No known ...".
     text = (
-        "Inclusion Criteria:\n\n        No immunodeficiency (including HIV, hepatitis\n        B) No autoimmune disease"
-        "\n\n        Not pregnant or\n        nursing"
+        "        oxygen requirement Not dyspneic at rest Other: No chronic auto-coagulation (preferred) No\n"
+        "        active infection No chronic underlying immunodeficiency disease (including HIV, hepatitis\n"
+        "        B) No known autoimmune disease Not pregnant"
     )
     assert [c.text for c in split_criteria(text)] == [
-        "No immunodeficiency (including HIV, hepatitis B) No autoimmune disease",
-        "Not pregnant or nursing",
+        "oxygen requirement Not dyspneic at rest Other: No chronic auto-coagulation (preferred) No active "
+        "infection No chronic underlying immunodeficiency disease (including HIV, hepatitis B) No known autoimmune "
+        "disease Not pregnant"
+    ]
+
+
+def test_line_breaks_of_unwrapped_text_separate_criteria() -> None:
+    """WHO ICTRP texts (e.g. DRKS) put one criterion per line, without blank lines or markers."""
+    text = "Inclusion Criteria:\n\nFemale patients with recurrent miscarriage.\nMale patients with suspected FMF.\n"
+    assert [c.text for c in split_criteria(text)] == [
+        "Female patients with recurrent miscarriage.",
+        "Male patients with suspected FMF.",
     ]
 
 
