@@ -1,0 +1,109 @@
+"""Organization resources: sponsors, collaborators, the registering organization, affiliations and site facilities.
+
+An Organization's id is ``ids.organization_id(name)``, so the same organization named by two trials
+is one resource, and batch conversion keeps one copy per id.  That only works if the content is
+a function of the id too, so an Organization here holds its **name and nothing else**: everything
+else a record says about an organization is about that organization *in that trial* and lives
+on the resources that belong to the trial:
+
+- the agency class (``NIH``, ``INDUSTRY`` ...) is the sponsor's class as this record states it
+  (legacy records and v2 records of the same sponsor do not always agree); it is carried on
+  ``ResearchStudy.associatedParty.classifier`` (``mappings/research_study.py``), not as
+  ``Organization.type``;
+- a site's address belongs on its Location, not on the facility's Organization.
+
+Site "facilities" that are placeholder labels ("Research Site", "Pfizer Investigational Site",
+Lilly's call-centre message: about 10% of the sites in the corpus) get no Organization: under a
+name-derived id each label would be one fake organization with thousands of unrelated sites.
+Their Locations keep the label as name (``mappings/codes/facility_placeholders.json``).
+
+Two limits remain, both from the name being the only key: ``ids.organization_id`` ignores case,
+so ``"UNIVERSITY OF X"`` and ``"University of X"`` share an id while their ``name`` differs (within
+one record the first spelling met wins; across records the batch layer needs a rule), and two
+different hospitals with the same name (``"St. Luke's Hospital"``) become one Organization.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache, lru_cache
+from typing import Any
+
+from adapter.record import Site, TrialRecord
+from mappings import ids
+from mappings.codes import table
+from mappings.fhir import reference
+
+_TRAILING_PUNCTUATION = " ,;:."
+
+
+def clean_name(name: str) -> str:
+    """The name as written, with runs of whitespace collapsed (registries wrap long names)."""
+    return " ".join(name.split())
+
+
+@cache
+def _placeholders() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
+    data = table("facility_placeholders")
+    return frozenset(data["names"]), tuple(re.compile(p) for p in data["patterns"])
+
+
+@lru_cache(maxsize=1 << 16)  # facility names repeat across records; the check is a pure function of the name
+def is_placeholder_facility(name: str) -> bool:
+    """True for site labels that name no organization (``"Research Site"``, ``"Pfizer Investigational Site"``)."""
+    key = ids.normalize_name(name).strip(_TRAILING_PUNCTUATION)
+    names, patterns = _placeholders()
+    return key in names or any(p.search(key) for p in patterns)
+
+
+def facility_name(site: Site) -> str | None:
+    """Name of the Organization behind a site, or ``None`` when the site names none (no or placeholder facility)."""
+    if not site.facility or is_placeholder_facility(site.facility):
+        return None
+    return clean_name(site.facility)
+
+
+def organization_names(record: TrialRecord) -> list[str]:
+    """Every organization the record names, first spelling per id, in a fixed order.
+
+    Order: lead sponsor, collaborators, registering organization, responsible party's
+    affiliation, officials' affiliations, site facilities.
+    """
+    candidates: list[str | None] = []
+    if record.lead_sponsor:
+        candidates.append(record.lead_sponsor.name)
+    candidates.extend(c.name for c in record.collaborators)
+    if record.organization:
+        candidates.append(record.organization.name)
+    party = record.responsible_party
+    if party:
+        candidates.extend((party.investigator_affiliation, party.old_organization))
+    candidates.extend(o.affiliation for o in record.officials)
+    candidates.extend(facility_name(site) for site in record.sites)
+    seen: set[str] = set()
+    names = []
+    for candidate in candidates:
+        if not candidate or not candidate.strip():
+            continue
+        org_id = organization_id(candidate)
+        if org_id in seen:
+            continue
+        seen.add(org_id)
+        names.append(clean_name(candidate))
+    return names
+
+
+def to_fhir_organizations(record: TrialRecord) -> list[dict[str, Any]]:
+    """One R5 Organization per distinct organization name in the record (see the module docstring)."""
+    return [{"resourceType": "Organization", "id": organization_id(n), "name": n} for n in organization_names(record)]
+
+
+@lru_cache(maxsize=1 << 16)
+def organization_id(name: str) -> str:
+    """``ids.organization_id``, remembered: sponsors and facilities recur across a batch of records."""
+    return ids.organization_id(name)
+
+
+def organization_reference(name: str) -> dict[str, str]:
+    """Reference to the Organization of ``name``, with the name as written in this record as display."""
+    return reference("Organization", organization_id(name), clean_name(name))

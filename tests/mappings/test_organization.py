@@ -1,0 +1,189 @@
+"""Organizations: one per distinct name, content a pure function of the id, placeholder facilities left out."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from adapter.record import (
+    Contact,
+    Official,
+    Org,
+    ResponsibleParty,
+    Site,
+    SourceInfo,
+    TrialRecord,
+)
+from mappings import ids
+from mappings.organization import (
+    facility_name,
+    is_placeholder_facility,
+    organization_reference,
+    to_fhir_organizations,
+)
+
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def seed_record() -> TrialRecord:
+    """NCT01854957 (MESEMS) as the legacy XML states it (fixtures/seed/NCT01854957.xml)."""
+    return TrialRecord(
+        source=SourceInfo(registry="ctgov", format="ctgov-xml"),
+        registry_id="NCT01854957",
+        organization=Org(name="University of Genova"),
+        lead_sponsor=Org(name="Antonio Uccelli", agency_class="OTHER"),
+        collaborators=[
+            Org(name="Azienda Ospedaliera Universitaria Integrata Verona", agency_class="OTHER"),
+            Org(name="Ospedale San Raffaele", agency_class="OTHER"),
+        ],
+        responsible_party=ResponsibleParty(
+            type="SPONSOR_INVESTIGATOR",
+            investigator_full_name="Antonio Uccelli",
+            investigator_title="MD",
+            investigator_affiliation="University of Genova",
+        ),
+        officials=[
+            Official(name="Giancarlo Comi, MD", role="PRINCIPAL_INVESTIGATOR", affiliation="Ospedale San Raffaele"),
+            Official(
+                name="Bruno Bonetti, MD",
+                role="PRINCIPAL_INVESTIGATOR",
+                affiliation="Azienda Ospedaliera Universitaria Integrata di Verona",
+            ),
+        ],
+        central_contacts=[Contact(name="Antonio Uccelli, MD", phone="+390103537028", email="MESEMS@unige.it")],
+        sites=[
+            Site(
+                facility="University of Genova",
+                status="RECRUITING",
+                city="Genova",
+                zip="16132",
+                country="Italy",
+                contacts=[Contact(name="Antonio Uccelli, MD, PhD", role="PRINCIPAL_INVESTIGATOR")],
+            )
+        ],
+    )
+
+
+def _record(**fields: object) -> TrialRecord:
+    return TrialRecord(source=SourceInfo(registry="ctgov", format="ctgov-v2-json"), registry_id="NCT00000001", **fields)
+
+
+def test_seed_organizations_one_per_distinct_name_in_fixed_order() -> None:
+    orgs = to_fhir_organizations(seed_record())
+    assert [o["name"] for o in orgs] == [
+        # The lead sponsor is a person's name: CT.gov's sponsor is an "agency" field, and the
+        # sponsor-investigator typed his own name there. It stays an Organization, as registered.
+        "Antonio Uccelli",
+        "Azienda Ospedaliera Universitaria Integrata Verona",
+        "Ospedale San Raffaele",  # collaborator, and Comi's affiliation: one resource
+        "University of Genova",  # registering org, responsible party's affiliation and the site
+        # Bonetti's affiliation is spelled differently from the collaborator: not merged by guess.
+        "Azienda Ospedaliera Universitaria Integrata di Verona",
+    ]
+    for org in orgs:
+        assert org == {"resourceType": "Organization", "id": ids.organization_id(org["name"]), "name": org["name"]}
+        assert FHIR_ID.match(org["id"])
+
+
+def test_organization_content_does_not_depend_on_the_trial() -> None:
+    # Same sponsor, different agency class and role in two trials: byte-identical resource.
+    first = _record(lead_sponsor=Org(name="Ospedale San Raffaele", agency_class="OTHER"))
+    second = TrialRecord(
+        source=SourceInfo(registry="ctgov", format="ctgov-xml"),
+        registry_id="NCT09999999",
+        collaborators=[Org(name="Ospedale San Raffaele", agency_class="INDUSTRY")],
+        sites=[Site(facility="Ospedale San Raffaele", city="Milano", country="Italy")],
+    )
+    (a,) = to_fhir_organizations(first)
+    (b,) = to_fhir_organizations(second)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_case_and_whitespace_variants_share_one_id_first_spelling_wins() -> None:
+    record = _record(
+        lead_sponsor=Org(name="University  of\nGenova"),
+        collaborators=[Org(name="UNIVERSITY OF GENOVA")],
+    )
+    (org,) = to_fhir_organizations(record)
+    assert org["name"] == "University of Genova"
+    assert org["id"] == ids.organization_id("UNIVERSITY OF GENOVA")
+
+
+def test_every_source_of_organization_names_is_covered() -> None:
+    record = _record(
+        organization=Org(name="Registering Org"),
+        lead_sponsor=Org(name="Lead"),
+        collaborators=[Org(name="Collab")],
+        responsible_party=ResponsibleParty(old_name_title="Dr. X", old_organization="Old Org"),
+        officials=[Official(name="A", affiliation="Affil"), Official(name="B")],
+        sites=[Site(facility="Facility"), Site(city="Nowhere")],
+    )
+    assert [o["name"] for o in to_fhir_organizations(record)] == [
+        "Lead",
+        "Collab",
+        "Registering Org",
+        "Old Org",
+        "Affil",
+        "Facility",
+    ]
+
+
+def test_non_ascii_names_kept_as_written() -> None:
+    names = ["Hôpital Necker-Enfants Malades", "北京协和医院", "Universitätsklinikum Köln", "Ankara Üniversitesi"]
+    record = _record(collaborators=[Org(name=n) for n in names])
+    orgs = to_fhir_organizations(record)
+    assert [o["name"] for o in orgs] == names
+    assert all(FHIR_ID.match(o["id"]) for o in orgs)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Research Site",
+        "research site",
+        "Pfizer Investigational Site",
+        "Novartis Investigative Site,",
+        "GSK Investigational Site",
+        "511.77.43005 Boehringer Ingelheim Investigational Site",
+        "Local Institution",
+        "Local Institution - 0058",
+        "Investigational Site Number :0360002",
+        "Site Reference ID/Investigator# 8062",
+        "Site 001",
+        "Research Facility",
+        "For additional information regarding investigative sites for this trial, contact 1-877-CTLILLY "
+        "(1-877-285-4559, 1-317-615-4559) Mon - Fri from 9 AM to 5 PM Eastern Time (UTC/GMT - 5 hours, EST), "
+        "or speak with your personal physician.",
+    ],
+)
+def test_placeholder_facilities_are_not_organizations(name: str) -> None:
+    assert is_placeholder_facility(name)
+    site = Site(facility=name, city="Anchorage", country="United States")
+    assert facility_name(site) is None
+    assert to_fhir_organizations(_record(sites=[site])) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Mayo Clinic",
+        "University of Genova",
+        "Research Center Eco-Safety",
+        "Clinical Center of Serbia",
+        "Shire Clinical Research Site",
+        "St. Luke's Hospital",
+        "Site Management Organization Alpha",
+    ],
+)
+def test_real_facilities_are_organizations(name: str) -> None:
+    assert not is_placeholder_facility(name)
+    assert [o["name"] for o in to_fhir_organizations(_record(sites=[Site(facility=name)]))] == [name]
+
+
+def test_organization_reference_uses_the_id_and_the_written_name() -> None:
+    assert organization_reference("Ospedale  San Raffaele") == {
+        "reference": f"Organization/{ids.organization_id('Ospedale San Raffaele')}",
+        "display": "Ospedale San Raffaele",
+    }
