@@ -391,52 +391,60 @@ def _contact_telecoms(r5: Resource) -> list[dict[str, Any]]:
     return [t for contact in r5.get("contact", []) for t in contact.get("telecom", [])]
 
 
-def practitioner_role(r5: Resource, bundle: dict[str, Resource]) -> Resource:
-    out = {k: v for k, v in r5.items() if k != "contact"}
-    telecom = _contact_telecoms(r5)
+def _extended_contact(type_name: str, contact: dict[str, Any]) -> dict[str, Any]:
+    """R5 ExtendedContactDetail as the complex cross-version extension (R4 has no such data type)."""
+    return _complex(
+        type_name,
+        "contact",
+        contact,
+        {
+            "purpose": "valueCodeableConcept",
+            "name": "valueHumanName",
+            "telecom": "valueContactPoint",
+            "address": "valueAddress",
+            "organization": "valueReference",
+            "period": "valuePeriod",
+        },
+    )
+
+
+_HEADER = ("resourceType", "id", "meta", "implicitRules", "language", "text", "contained")
+
+
+def _with_extensions(resource: Resource, extensions: list[dict[str, Any]]) -> Resource:
+    """``resource`` with ``extensions`` appended to its own, placed where FHIR puts ``extension``."""
+    merged = [*resource.get("extension", []), *extensions]
+    out: Resource = {k: resource[k] for k in _HEADER if k in resource}
+    if merged:
+        out["extension"] = merged
+    out.update((k, v) for k, v in resource.items() if k not in out and k != "extension")
+    return out
+
+
+def _move_contacts(type_name: str, r5: Resource) -> Resource:
+    """R4 Location and PractitionerRole keep telecoms but not contact names or purposes: those ride along."""
+    contacts = r5.get("contact", [])
+    out = _with_extensions(
+        {k: v for k, v in r5.items() if k != "contact"}, [_extended_contact(type_name, c) for c in contacts]
+    )
+    telecom = [*r5.get("telecom", []), *_contact_telecoms(r5)]
     if telecom:
         out["telecom"] = telecom
     return out
 
 
+def practitioner_role(r5: Resource, bundle: dict[str, Resource]) -> Resource:
+    return _move_contacts("PractitionerRole", r5)
+
+
 def location(r5: Resource, bundle: dict[str, Resource]) -> Resource:
-    out = {k: v for k, v in r5.items() if k != "contact"}
-    contacts = r5.get("contact", [])
-    if contacts:
-        # R4 Location has no contact persons: the telecoms stay on the Location, and the whole
-        # contact (name, purpose) rides in the cross-version extension.
-        out.setdefault("extension", [])
-        out["extension"] = out["extension"] + [
-            xver("Location", "contact", valueContactDetail=_contact_detail(c)) for c in contacts
-        ]
-        telecom = _contact_telecoms(r5)
-        if telecom:
-            out["telecom"] = r5.get("telecom", []) + telecom
-    return out
-
-
-def _contact_detail(contact: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    name = contact.get("name")
-    if isinstance(name, dict):
-        text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
-        if text:
-            out["name"] = text
-    if contact.get("telecom"):
-        out["telecom"] = contact["telecom"]
-    return out
+    return _move_contacts("Location", r5)
 
 
 def organization(r5: Resource, bundle: dict[str, Resource]) -> Resource:
-    out = {k: v for k, v in r5.items() if k not in ("contact", "description", "qualification")}
+    out = {k: v for k, v in r5.items() if k not in ("description",)}
     if "description" in r5:
-        out = {
-            **out,
-            "extension": [
-                *out.get("extension", []),
-                xver("Organization", "description", valueMarkdown=r5["description"]),
-            ],
-        }
+        out = _with_extensions(out, [xver("Organization", "description", valueMarkdown=r5["description"])])
     return out
 
 
