@@ -56,6 +56,21 @@ R4_STATUS_BY_CTGOV = {
     "WITHHELD": "in-review",
 }
 
+# Code systems that R5 defines in the core spec but R4 published through terminology.hl7.org
+# (same codes, different canonical URL): R4 consumers look them up under the R4 URL.
+R4_SYSTEM = {
+    "http://hl7.org/fhir/research-study-phase": "http://terminology.hl7.org/CodeSystem/research-study-phase",
+    "http://hl7.org/fhir/research-study-prim-purp-type": (
+        "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type"
+    ),
+    "http://hl7.org/fhir/research-study-objective-type": (
+        "http://terminology.hl7.org/CodeSystem/research-study-objective-type"
+    ),
+    "http://hl7.org/fhir/research-study-reason-stopped": (
+        "http://terminology.hl7.org/CodeSystem/research-study-reason-stopped"
+    ),
+}
+
 # R5 related-artifact-type -> R4 (R4 has only the first eight codes of R5's list).
 R4_ARTIFACT_TYPE = {
     "documentation": "documentation",
@@ -463,6 +478,21 @@ CONVERTERS: dict[str, Callable[[Resource, dict[str, Resource]], Resource]] = {
 }
 
 
+def _r4_systems(value: Any) -> None:
+    """Rewrite, in place, every Coding system that has a different canonical URL in R4."""
+    if isinstance(value, dict):
+        system = value.get("system")
+        if system in R4_SYSTEM and "code" in value:
+            value["system"] = R4_SYSTEM[system]
+        for item in value.values():
+            if isinstance(item, dict | list):
+                _r4_systems(item)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                _r4_systems(item)
+
+
 def to_r4(resources: list[Resource]) -> list[Resource]:
     """Convert one record's R5 resources to R4 (the set is needed: R4 ``contact`` reads PractitionerRoles)."""
     by_ref = {f"{r['resourceType']}/{r['id']}": r for r in resources}
@@ -471,5 +501,7 @@ def to_r4(resources: list[Resource]) -> list[Resource]:
         converter = CONVERTERS.get(resource["resourceType"])
         if converter is None:
             raise ValueError(f"no R4 conversion for {resource['resourceType']}")
-        out.append(converter(copy.deepcopy(resource), by_ref))
+        converted = converter(copy.deepcopy(resource), by_ref)
+        _r4_systems(converted)
+        out.append(converted)
     return out
