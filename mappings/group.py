@@ -10,8 +10,10 @@ Every eligibility fact of the record is a ``characteristic`` (R5 ``code``, ``val
 * sex: LOINC 46098-0; FEMALE/MALE as administrative-gender plus the CT.gov ``Sex`` coding.
   ALL is emitted too, coded with the CT.gov enum only ("All"): the registry did state that
   every sex may take part, and leaving it out would not tell "all" from "not stated".
-* gender-based eligibility (``valueBoolean``) and the gender eligibility description (text);
-* accepts healthy volunteers (``valueBoolean``);
+* gender-based eligibility (yes/no) and the gender eligibility description (text);
+* accepts healthy volunteers (yes/no).  Yes/no facts are HL7 yes/no indicator codings
+  (v2-0532 ``Y``/``N``) rather than ``valueBoolean``: FHIR.js, one of the conformance
+  validators, wrongly reports a required ``value[x]`` as missing when it is ``false``;
 * each CT.gov standard age group (CT.gov ``StandardAge`` coding);
 * observational studies: sampling method (CT.gov ``SamplingMethod`` coding) and the study
   population description (text);
@@ -22,7 +24,7 @@ Every eligibility fact of the record is a ``characteristic`` (R5 ``code``, ``val
   means nothing without its heading.
 
 Characteristics other than the criteria are registry facts about the population, not traits
-to test one by one: "Accepts healthy volunteers: true" allows healthy people, it does not
+to test one by one: "Accepts healthy volunteers: Yes" allows healthy people, it does not
 require them, and a Group listing "Adult" and "Older Adult" means either.  Matching engines
 should read them that way.
 
@@ -146,15 +148,21 @@ def _sex(eligibility: Eligibility) -> list[Characteristic]:
     return [_characteristic("sex", valueCodeableConcept=value)]
 
 
+def yes_no(value: bool) -> dict[str, Any]:
+    """A registry yes/no fact as an HL7 yes/no indicator (see ``codes/yes_no.json`` for why not ``valueBoolean``)."""
+    row = table("yes_no")["true" if value else "false"]
+    return concept(coding(row["system"], row["code"], row["display"]), text=row["display"])
+
+
 def _flags(eligibility: Eligibility) -> list[Characteristic]:
     out = []
     if eligibility.gender_based is not None:
-        out.append(_characteristic("gender_based", valueBoolean=eligibility.gender_based))
+        out.append(_characteristic("gender_based", valueCodeableConcept=yes_no(eligibility.gender_based)))
     if eligibility.gender_description:
         text = unescape_markdown(eligibility.gender_description)
         out.append(_characteristic("gender_description", valueCodeableConcept={"text": text}))
     if eligibility.healthy_volunteers is not None:
-        out.append(_characteristic("healthy_volunteers", valueBoolean=eligibility.healthy_volunteers))
+        out.append(_characteristic("healthy_volunteers", valueCodeableConcept=yes_no(eligibility.healthy_volunteers)))
     return out
 
 

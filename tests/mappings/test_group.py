@@ -18,7 +18,14 @@ from mappings import ids
 from mappings.codes import table
 from mappings.criteria import split_criteria
 from mappings.fhir import CTGOV_ENUM, UCUM
-from mappings.group import ADMINISTRATIVE_GENDER, age_in_days, characteristic_code, parse_age, to_fhir_group
+from mappings.group import (
+    ADMINISTRATIVE_GENDER,
+    age_in_days,
+    characteristic_code,
+    parse_age,
+    to_fhir_group,
+    yes_no,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "fixtures" / "seed"
@@ -185,15 +192,21 @@ def test_unknown_sex_value_is_text_only() -> None:
 
 def test_gender_based_and_description() -> None:
     group = to_fhir_group(_record(gender_based=True, gender_description="Trans men \\< 30 welcome"))
-    assert _one(group, "gender_based")["valueBoolean"] is True
+    assert _one(group, "gender_based")["valueCodeableConcept"] == yes_no(True)
     assert _one(group, "gender_description")["valueCodeableConcept"] == {"text": "Trans men < 30 welcome"}
-    assert _one(to_fhir_group(_record(gender_based=False)), "gender_based")["valueBoolean"] is False
+    assert _one(to_fhir_group(_record(gender_based=False)), "gender_based")["valueCodeableConcept"] == yes_no(False)
 
 
-@pytest.mark.parametrize("value", [True, False])
-def test_healthy_volunteers(value: bool) -> None:
+@pytest.mark.parametrize(("value", "row"), [(True, "true"), (False, "false")])
+def test_healthy_volunteers_and_yes_no_rows(value: bool, row: str) -> None:
     characteristic = _one(to_fhir_group(_record(healthy_volunteers=value)), "healthy_volunteers")
-    assert characteristic == {"code": {"text": "Accepts healthy volunteers"}, "valueBoolean": value, "exclude": False}
+    expected = table("yes_no")[row]
+    assert characteristic == {
+        "code": {"text": "Accepts healthy volunteers"},
+        "valueCodeableConcept": {"coding": [expected], "text": expected["display"]},
+        "exclude": False,
+    }
+    assert set(table("yes_no")) == {"true", "false"}
 
 
 def test_healthy_volunteers_not_stated() -> None:
@@ -287,7 +300,7 @@ def test_seed_trial() -> None:
     assert group["id"] == "nct01854957-eligibility"
     assert _one(group, "age")["valueRange"]["high"]["value"] == 50
     assert _one(group, "sex")["valueCodeableConcept"]["text"] == "All"
-    assert _one(group, "healthy_volunteers")["valueBoolean"] is False
+    assert _one(group, "healthy_volunteers")["valueCodeableConcept"]["coding"][0]["code"] == "N"
     assert _one(group, "std_age")["valueCodeableConcept"]["coding"][0]["code"] == "ADULT"
     inclusion = _of(group, "inclusion")
     assert len(inclusion) == 4 and len(_of(group, "exclusion")) == 14
