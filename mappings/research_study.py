@@ -904,11 +904,12 @@ def _related_artifacts(record: TrialRecord) -> list[dict[str, Any]]:
 def _provenance(record: TrialRecord) -> list[dict[str, Any]]:
     source = record.source
     version = f", version {source.version}" if source.version else ""
+    registry = table("registries").get(source.registry)
     return [
         {
             "type": "transforms",
-            "classifier": [concept(text=f"Source format: {source.format}")],
-            "display": f"{source.registry} record {record.registry_id}{version}",
+            "classifier": [concept(text=f"Source registry: {source.registry}; format: {source.format}")],
+            "display": f"{registry['display'] if registry else source.registry} record {record.registry_id}{version}",
             "document": {"url": source.url} if source.url else None,
         },
         {"type": "transformed-with", "display": CONVERTER},
