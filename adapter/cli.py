@@ -117,6 +117,11 @@ def versions() -> None:
         typer.echo(f"{short}\t{full}")
 
 
+from adapter.server.commands import register as _register_server  # noqa: E402
+
+_register_server(app)
+
+
 def main() -> None:
     """Console-script entry point: every failure becomes one line on stderr and a documented exit code."""
     try:
