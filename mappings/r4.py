@@ -84,6 +84,7 @@ R4_ARTIFACT_TYPE = {
     "transforms": "derived-from",
     "transformed-with": "depends-on",
     "cites": "citation",
+    "cited-by": "citation",
     "cite-as": "citation",
     "documents": "documentation",
     "supported-with": "justification",

@@ -28,7 +28,7 @@ UPDATE = os.environ.get("TRIAL2FHIR_UPDATE_GOLDENS") == "1"
 
 
 def golden_path(source: Path, version: str) -> Path:
-    return GOLDEN / f"r{version[0]}" / f"{source.parent.name}--{source.stem}.json"
+    return GOLDEN / f"r{version[0]}" / f"{source.parent.name}--{source.name.replace('.', '-')}.json"
 
 
 @pytest.mark.parametrize("version", ["4.0", "5.0"])
