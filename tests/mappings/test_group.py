@@ -317,7 +317,7 @@ def test_every_fixture() -> None:
     """All registry fixtures (v2 JSON, legacy XML, WHO ICTRP), through the format-detecting reader."""
     records = []
     for path in sorted((ROOT / "fixtures").rglob("*")):
-        if path.suffix in (".json", ".xml"):
+        if path.suffix in (".json", ".xml") and "golden" not in path.parts:
             records += [item.record for item in read_items(path.read_bytes(), str(path)) if item.record]
     assert len(records) >= 20
     for record in records:
