@@ -1,0 +1,80 @@
+"""Per-resource validation for ``--validate full``.
+
+The project's own validator (``adapter.validation.validate_resource``: structure, cardinality,
+primitive formats, bindings, FHIRPath invariants, against the official R4 4.0.1 / R5 5.0.0
+definitions) is used when it is importable.  Otherwise, and said so in the manifest, the
+fallback is ``fhir.resources`` model validation: the R5 models for 5.0 output and the R4B models
+for 4.0 output (fhir.resources ships no R4 models; every element our R4 output uses has the same
+shape in R4B, so an R4B structural error is an R4 error too, but R4-only constraints are not
+checked by the fallback).
+
+A record whose resources have an ``error`` or ``fatal`` issue is not written: it becomes a
+failed record whose OperationOutcome lists the issues.  Warnings are not failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Validator = Callable[[dict[str, Any]], list[dict[str, Any]]]
+"""Returns the error/fatal issues (OperationOutcome ``issue`` dicts) of one resource."""
+
+
+def _project_validator(fhir_version: str) -> Validator:
+    from adapter.validation import validate_resource
+
+    def validate(resource: dict[str, Any]) -> list[dict[str, Any]]:
+        outcome = validate_resource(resource, fhir_version)
+        return [i for i in outcome.get("issue", []) if i.get("severity") in ("error", "fatal")]
+
+    return validate
+
+
+def _model_validator(fhir_version: str) -> Validator:
+    from pydantic import ValidationError
+
+    if fhir_version == "4.0":
+        from fhir.resources.R4B import get_fhir_model_class
+    else:
+        from fhir.resources import get_fhir_model_class
+
+    def validate(resource: dict[str, Any]) -> list[dict[str, Any]]:
+        resource_type = resource.get("resourceType", "")
+        try:
+            model = get_fhir_model_class(resource_type)
+        except (KeyError, ValueError):
+            return [{"severity": "error", "code": "structure", "diagnostics": f"unknown resource type {resource_type}"}]
+        try:
+            model.model_validate(resource)
+        except ValidationError as error:
+            issues = []
+            for detail in error.errors():
+                path = ".".join(str(p) for p in detail.get("loc", ()) if not isinstance(p, int))
+                expression = f"{resource_type}.{path}" if path else resource_type
+                issues.append(
+                    {
+                        "severity": "error",
+                        "code": "structure",
+                        "diagnostics": f"{expression}: {detail.get('msg')}",
+                        "expression": [expression],
+                    }
+                )
+            return issues
+        return []
+
+    return validate
+
+
+def load_validator(fhir_version: str) -> tuple[str, Validator]:
+    """(name, validator): the project's validator when available, else fhir.resources models."""
+    try:
+        validator = _project_validator(fhir_version)
+        return "trial2fhir (adapter.validation)", validator
+    except Exception:  # not installed, or mid-development and broken: fall back, and say which ran
+        models = "R4B" if fhir_version == "4.0" else "R5"
+        return f"fhir.resources {models} models", _model_validator(fhir_version)
+
+
+def validator_name(fhir_version: str) -> str:
+    return load_validator(fhir_version)[0]
