@@ -64,22 +64,68 @@ def read_input(path: str) -> bytes:
 
 @app.command()
 def convert(
-    path: Annotated[
-        str, typer.Argument(help="Registry record file (ClinicalTrials.gov JSON or XML, WHO ICTRP XML); '-' for stdin.")
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Registry records: files (ClinicalTrials.gov v2 JSON, search pages, NDJSON, legacy XML, WHO ICTRP "
+            "XML), directories (recursive) and .zip archives (with --out); '-' for stdin.",
+            metavar="INPUT...",
+        ),
     ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write a Bulk Data directory (NDJSON per type, manifest.json, errors/)."),
+    ] = None,
     fhir_version: Annotated[
         FhirVersion, typer.Option("--fhir-version", help="4.0 (4.0.1) or 5.0 (5.0.0).")
     ] = FhirVersion.r4,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Without --out: json (default) or xml, the Bundle printed. "
+            "With --out: ndjson (default, one file per resource type) or bundles (one Bundle per record).",
+        ),
+    ] = None,
     bundle: Annotated[BundleType, typer.Option("--bundle", help="Bundle type.")] = BundleType.transaction,
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="json or xml.")] = OutputFormat.json,
     base_url: Annotated[str, typer.Option("--base-url", help="Base of the entries' fullUrl.")] = DEFAULT_BASE_URL,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print warnings.")] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes with --out (default: CPU cores).")
+    ] = None,
+    validate: Annotated[
+        str | None,
+        typer.Option(
+            "--validate",
+            help="full: validate every resource, write failures to errors/ (default with --out); "
+            "none: skip it (same bytes for valid records; default without --out).",
+        ),
+    ] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="With --out: stop at the first failure.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="With --out: continue an interrupted run.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings, progress or summary.")] = False,
 ) -> None:
-    """Convert one registry record (or each record of a search page) to a FHIR Bundle on stdout.
+    """Convert registry records to FHIR: one Bundle on stdout, or a whole registry into --out DIR.
 
-    One record prints one Bundle; an input holding several records (a search page, an array,
-    NDJSON) prints one Bundle per line (NDJSON) with --format json.
+    Without --out: one input, printed as one Bundle (an input holding several records: one per line).
+
+    With --out: files, directories and .zip archives, converted in parallel to FHIR Bulk Data NDJSON.
+
+    Exit status: 0 every record converted, 1 some failed (listed in DIR/errors/), 2 usage error.
     """
+    from adapter.batch import cli as batch_cli
+
+    if out is not None:
+        raise typer.Exit(
+            batch_cli.convert_to_directory(
+                inputs, out, fhir_version.value, output_format, bundle.value, base_url,
+                jobs, validate, fail_fast, resume, quiet,
+            )
+        )  # fmt: skip
+    problem = batch_cli.check_single_options(inputs, output_format, jobs, fail_fast, resume, validate)
+    if problem:
+        raise fail(problem, EXIT_USAGE)
+    path = inputs[0]
+    as_xml = output_format == OutputFormat.xml.value
     data = read_input(path)
     source = "<stdin>" if path == "-" else path
     version = fhir_version.value
@@ -89,24 +135,35 @@ def convert(
         raise fail(str(error), EXIT_FAILED) from None
     failed = [r for r in results if r.error is not None]
     converted = [r for r in results if r.error is None]
-    if len(results) > 1 and output_format is OutputFormat.xml:
+    if len(results) > 1 and as_xml:
         raise fail(f"{source}: holds {len(results)} records; XML output takes one record per input", EXIT_USAGE)
-    out = sys.stdout.buffer
+    invalid = []
+    if validate == "full":
+        for result in converted:
+            errors = batch_cli.validation_errors(result.resources, version)
+            if errors:
+                invalid.append((result, errors))
+        converted = [r for r in converted if all(r is not bad for bad, _ in invalid)]
+    stdout = sys.stdout.buffer
     for result in converted:
         document = result.bundle(bundle.value, base_url)
-        if output_format is OutputFormat.xml:
-            out.write(to_xml(document, version))
+        if as_xml:
+            stdout.write(to_xml(document, version))
         elif len(results) == 1:
-            out.write(to_json(document))
+            stdout.write(to_json(document))
         else:
-            out.write(to_ndjson_line(document))
+            stdout.write(to_ndjson_line(document))
         if not quiet:
             for warning in result.warnings:
                 typer.echo(f"trial2fhir: warning: {warning}", err=True)
-    out.flush()
+    stdout.flush()
     for result in failed:
         typer.echo(f"trial2fhir: error: {' '.join(str(result.error).split())}", err=True)
-    if failed:
+    for result, errors in invalid:
+        for line in errors:
+            message = f"{result.locator}: invalid FHIR {version}: {line}"
+            typer.echo(f"trial2fhir: error: {' '.join(message.split())}", err=True)
+    if failed or invalid:
         raise typer.Exit(EXIT_FAILED)
 
 
