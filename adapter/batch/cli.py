@@ -127,6 +127,10 @@ def convert_to_directory(
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def summary_lines(s: BatchSummary, quiet: bool = False) -> list[str]:
     """The final report; with ``quiet`` only what needs attention (failures)."""
     lines: list[str] = []
@@ -143,8 +147,8 @@ def summary_lines(s: BatchSummary, quiet: bool = False) -> list[str]:
         line = (
             f"incremental: {s.added:,} added, {s.changed:,} changed, {s.unchanged:,} unchanged, {s.removed:,} removed"
         )
-        if s.removed:
-            line += f" (DELETE Bundles in {s.out / DELETED})"
+        if s.written.get(DELETED):
+            line += f"; DELETE Bundles in {s.out / DELETED}"
         lines.append(line)
     parts = []
     for resource_type, n in s.resources.items():
@@ -160,12 +164,12 @@ def summary_lines(s: BatchSummary, quiet: bool = False) -> list[str]:
     if s.unmapped:
         records = max(n for _, n in s.unmapped)
         lines.append(
-            f"{len(s.unmapped):,} source fields not mapped (the most frequent in {records:,} records); "
+            f"{_n(len(s.unmapped), 'source field')} not mapped (the most frequent in {_n(records, 'record')}); "
             f"listed in {s.out / MANIFEST}"
         )
     rate = s.converted_now / s.elapsed if s.elapsed > 0 else 0.0
     lines.append(
-        f"validation: {s.validator}; {s.converted_now:,} records converted in {s.elapsed:,.1f} s "
+        f"validation: {s.validator}; {_n(s.converted_now, 'record')} converted in {s.elapsed:,.1f} s "
         f"({rate:,.0f} records/s); manifest {s.out / MANIFEST}"
     )
     return lines

@@ -168,6 +168,11 @@ class Journal:
     def unmapped_fields(self) -> list[tuple[str, int]]:
         return [(p, n) for p, n in self.db.execute("SELECT path, n FROM unmapped ORDER BY n DESC, path")]
 
+    def changed_studies(self) -> Iterator[tuple[str, dict[str, list[int]]]]:
+        query = "SELECT study, extents FROM studies WHERE change = 'changed' ORDER BY study"
+        for study, extents in self.db.execute(query):
+            yield study, orjson.loads(extents)
+
     def study_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM studies").fetchone()[0]
 

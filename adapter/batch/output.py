@@ -6,7 +6,7 @@ Layout of ``--out DIR``::
     DIR/ResearchStudy.ndjson ...         one file per resource type (--format ndjson)
     DIR/Bundle.ndjson                    one transaction Bundle per record (--format bundles)
     DIR/errors/OperationOutcome.ndjson   one OperationOutcome per failed record
-    DIR/deleted/Bundle.ndjson            incremental runs: DELETE Bundles for removed studies
+    DIR/deleted/Bundle.ndjson            incremental runs: DELETE Bundles (removed studies, dropped resources)
     DIR/.trial2fhir/                     journal and state (see ``journal``); not part of the export
 
 Part files live in ``DIR/.trial2fhir/run/parts/`` and are only ever appended to; the journal

@@ -13,8 +13,10 @@ continues; the records after the checkpoint are converted again and appended exa
 Incremental runs: when ``DIR`` holds a complete export made with the same options and the same
 converter code (``converter_fingerprint``), a study whose record digest is unchanged is not
 converted again: its lines are copied from the previous output files.  Studies of the previous
-export that are no longer in the input are reported as removed (and get DELETE Bundles in
-``deleted/Bundle.ndjson``).
+export that are no longer in the input are reported as removed; ``deleted/Bundle.ndjson`` (the
+manifest's Bulk Data ``deleted`` list) holds one DELETE transaction Bundle per removed study and
+one per changed study that lost resources (a closed site, a dropped contact), so a system applying
+only the changes stays in step with a full re-import.
 """
 
 from __future__ import annotations
@@ -133,14 +135,21 @@ class BatchSummary:
     validator: str = "none"
 
 
+_NOT_CONVERTER = ("adapter/server/", "adapter/store/", "adapter/cli.py")
+"""Code that cannot change what a record converts to (serving, storing, the command line)."""
+
+
 def converter_fingerprint() -> str:
-    """Digest of the converter's own code and code tables: a change invalidates incremental reuse."""
+    """Digest of the converter's code and code tables: any change invalidates incremental reuse."""
     digest = hashlib.sha256()
     for package in (adapter, mappings):
         root = Path(package.__file__).parent
         for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root.parent).as_posix()
+            if relative.startswith(_NOT_CONVERTER):
+                continue
             if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root.parent)).encode())
+                digest.update(relative.encode())
                 digest.update(path.read_bytes())
     digest.update(sys.version.encode())
     return digest.hexdigest()
@@ -563,13 +572,24 @@ class Batch:
                     parts.append(name, line + b"\n")
                     count += 1
                 counters["written"][name] = count
-            removed = 0
+            removed = deletions = 0
             if previous is not None:
                 parts.reset(DELETED)
                 for _study, extents in previous.removed(journal):
-                    parts.append(DELETED, self._delete_bundle(extents))
+                    parts.append(DELETED, _delete_bundle(self._resource_ids(self.out, extents)))
                     removed += 1
+                    deletions += 1
+                parts.sync()  # the changed studies' new lines are read back from the parts below
+                for study, extents in journal.changed_studies():
+                    found = previous.study(study)
+                    assert found is not None
+                    kept = set(self._resource_ids(self.parts_root, extents))
+                    dropped = [r for r in self._resource_ids(self.out, found[1]) if r not in kept]
+                    if dropped:
+                        parts.append(DELETED, _delete_bundle(dropped))
+                        deletions += 1
             counters["removed"] = removed
+            counters["written"][DELETED] = deletions
             sizes = parts.sync()
         finally:
             parts.close()
@@ -588,21 +608,19 @@ class Batch:
         journal.set("phase", "publishing")
         self._commit(journal)
 
-    def _delete_bundle(self, extents: dict[str, list[int]]) -> bytes:
-        """A transaction Bundle deleting what the previous export had for a removed study.
+    def _resource_ids(self, root: Path, extents: dict[str, list[int]]) -> list[str]:
+        """``Type/id`` of every non-Organization resource a study has in the files under ``root``.
 
-        Organizations are left alone: they are shared by other studies (and other systems)."""
-        entries = []
+        Organizations are left out: they are shared by other studies (and other systems)."""
+        found = []
         for resource_type, (offset, length) in extents.items():
-            with open(self.out / output_name(resource_type), "rb") as f:
+            with open(root / output_name(resource_type), "rb") as f:
                 data = os.pread(f.fileno(), length, offset)
             for line in data.splitlines():
                 resource = orjson.loads(line)
                 inner = [e["resource"] for e in resource.get("entry", [])] if resource_type == "Bundle" else [resource]
-                for r in inner:
-                    if r["resourceType"] != "Organization":
-                        entries.append({"request": {"method": "DELETE", "url": f"{r['resourceType']}/{r['id']}"}})
-        return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}) + b"\n"
+                found.extend(f"{r['resourceType']}/{r['id']}" for r in inner if r["resourceType"] != "Organization")
+        return found
 
     def _stale(self) -> list[str]:
         """Files listed by the export currently in DIR (removed at publication if not produced again)."""
@@ -633,7 +651,7 @@ class Batch:
             "error": [{"type": "OperationOutcome", "url": ERRORS, "count": c["failed"]}] if ERRORS in files else [],
         }
         if DELETED in files:
-            manifest["deleted"] = [{"type": "Bundle", "url": DELETED, "count": c["removed"]}]
+            manifest["deleted"] = [{"type": "Bundle", "url": DELETED, "count": c["written"][DELETED]}]
         unmapped = journal.unmapped_fields()
         details: dict[str, Any] = {
             "fhirVersion": FHIR_VERSIONS[o.fhir_version],
@@ -705,6 +723,12 @@ class Batch:
             out=self.out,
             validator=validator,
         )
+
+
+def _delete_bundle(references: list[str]) -> bytes:
+    """A transaction Bundle deleting resources of the previous export that this one no longer has."""
+    entries = [{"request": {"method": "DELETE", "url": reference}} for reference in references]
+    return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}) + b"\n"
 
 
 def run_batch(options: BatchOptions, progress: Progress | None = None) -> BatchSummary:
