@@ -108,28 +108,14 @@ def _complex(type_name: str, path: str, parts: dict[str, Any], value_types: dict
     return {"url": f"{XVER}{type_name}.{path}", "extension": subs}
 
 
-def _related_artifact(artifact: dict[str, Any], type_name: str, path: str) -> dict[str, Any]:
+def _related_artifact(artifact: dict[str, Any]) -> dict[str, Any]:
+    """R5 RelatedArtifact -> R4; R5-only parts in the data type's cross-version extensions."""
     r5_type = artifact.get("type", "documentation")
-    out: dict[str, Any] = {"type": R4_ARTIFACT_TYPE.get(r5_type, "documentation")}
-    for key in ("label", "display", "citation"):
-        if key in artifact:
-            out[key] = artifact[key]
-    document = artifact.get("document") or {}
-    url = document.get("url")
-    if url:
-        out["url"] = url
-        rest = {k: v for k, v in document.items() if k != "url"}
-        if rest:
-            out["document"] = rest
-    elif document:
-        out["document"] = document
-    if "resource" in artifact:
-        out["resource"] = artifact["resource"]
     extensions = []
-    if r5_type not in R4_ARTIFACT_TYPE or R4_ARTIFACT_TYPE[r5_type] != r5_type:
-        extensions.append(xver(type_name, f"{path}.type", valueCode=r5_type))
+    if R4_ARTIFACT_TYPE.get(r5_type) != r5_type:
+        extensions.append(xver("RelatedArtifact", "type", valueCode=r5_type))
     if "resourceReference" in artifact:
-        extensions.append(xver(type_name, f"{path}.resourceReference", valueReference=artifact["resourceReference"]))
+        extensions.append(xver("RelatedArtifact", "resourceReference", valueReference=artifact["resourceReference"]))
     for key, value_key in (
         ("classifier", "valueCodeableConcept"),
         ("publicationStatus", "valueCode"),
@@ -137,9 +123,21 @@ def _related_artifact(artifact: dict[str, Any], type_name: str, path: str) -> di
     ):
         values = artifact.get(key)
         for value in values if isinstance(values, list) else ([values] if values is not None else []):
-            extensions.append(xver(type_name, f"{path}.{key}", **{value_key: value}))
-    if extensions:
-        out["extension"] = extensions
+            extensions.append(xver("RelatedArtifact", key, **{value_key: value}))
+    out: dict[str, Any] = {"extension": extensions} if extensions else {}
+    out["type"] = R4_ARTIFACT_TYPE.get(r5_type, "documentation")
+    for key in ("label", "display", "citation"):
+        if key in artifact:
+            out[key] = artifact[key]
+    document = artifact.get("document") or {}
+    if document.get("url"):
+        # R4 keeps the link in RelatedArtifact.url; the rest of the Attachment stays an Attachment.
+        out["url"] = document["url"]
+        document = {k: v for k, v in document.items() if k != "url"}
+    if document:
+        out["document"] = document
+    if "resource" in artifact:
+        out["resource"] = artifact["resource"]
     return out
 
 
@@ -249,7 +247,7 @@ def research_study(r5: Resource, bundle: dict[str, Resource]) -> Resource:
     if contacts:
         out["contact"] = contacts
     if "relatedArtifact" in r5:
-        out["relatedArtifact"] = [_related_artifact(a, t, "relatedArtifact") for a in r5["relatedArtifact"]]
+        out["relatedArtifact"] = [_related_artifact(a) for a in r5["relatedArtifact"]]
     if "keyword" in r5:
         out["keyword"] = r5["keyword"]
     if "region" in r5:
