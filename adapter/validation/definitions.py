@@ -24,7 +24,7 @@ from typing import Any
 
 from adapter.validation.packages import DEFINITION_PACKAGES, PINNED, cache_dir, iter_package_json
 
-SCHEMA = 4
+SCHEMA = 5
 """Bump when the compiled layout changes, so stale pickles are rebuilt."""
 
 FHIRPATH_SYSTEM = "http://hl7.org/fhirpath/System."
@@ -421,14 +421,14 @@ def compile_definitions(fhir_version: str) -> Definitions:
             current = types.get(current.base) if current.base else None
         own = {c.key for c in typedef.constraints}
         extra = []
-        for name in chain:
-            for constraint in types[name].constraints:
+        for ancestor in chain:
+            for constraint in types[ancestor].constraints:
                 if constraint.key not in own:
                     own.add(constraint.key)
                     extra.append(constraint)
         inherited[typedef.name] = typedef.constraints + tuple(extra)
-    for name, constraints in inherited.items():
-        types[name].constraints = constraints
+    for type_name, constraints in inherited.items():
+        types[type_name].constraints = constraints
     bound: set[str] = set()
     for typedef in types.values():
         for element in typedef.elements.values():

@@ -3,8 +3,9 @@
 Selected with ``profile="trial2fhir"`` (CLI ``--profile trial2fhir``).  The rules, each an error
 unless marked otherwise:
 
-* every ResearchStudy carries a ClinicalTrials.gov identifier (``NCT`` + 8 digits), a title and a
-  status; every identifier has a value;
+* every ResearchStudy carries a registry identifier, a title and a status; every identifier has a
+  value, and a ClinicalTrials.gov one is ``NCT`` + 8 digits; a study without any NCT identifier is
+  a warning (records of other registries, from WHO ICTRP, may have none);
 * every ResearchStudy points to its eligibility Group (R4 ``enrollment``, R5
   ``recruitment.eligibility``); a missing protocol PlanDefinition (``protocol``) is a warning,
   since a record without arms or interventions has none;
@@ -32,20 +33,30 @@ def _refs(value: Any) -> list[str]:
 
 def _study(study: dict[str, Any], fhir_version: str, expr: str, issues: list[Issue]) -> None:
     identifiers = study.get("identifier") if isinstance(study.get("identifier"), list) else []
-    values = [i.get("value") for i in identifiers if isinstance(i, dict)]
-    if not any(isinstance(v, str) and NCT.match(v) for v in values):
+    values = [i.get("value") if isinstance(i, dict) else None for i in identifiers]
+    if not identifiers:
+        issues.append(
+            Issue("error", "required", "trial2fhir: the study has no registry identifier", f"{expr}.identifier")
+        )
+    elif not any(isinstance(v, str) and NCT.match(v) for v in values):
+        # Records of other registries (WHO ICTRP) legitimately lack an NCT number.
         issues.append(
             Issue(
-                "error",
+                "warning",
                 "required",
                 "trial2fhir: no ClinicalTrials.gov identifier (NCT + 8 digits)",
                 f"{expr}.identifier",
             )
         )
-    for index, value in enumerate(values):
+    for index, identifier in enumerate(identifiers):
+        where = f"{expr}.identifier[{index}]"
+        value = identifier.get("value") if isinstance(identifier, dict) else None
+        system = identifier.get("system") if isinstance(identifier, dict) else None
         if not isinstance(value, str):
+            issues.append(Issue("error", "required", "trial2fhir: identifier without a value", where))
+        elif isinstance(system, str) and "clinicaltrials.gov" in system and not NCT.match(value):
             issues.append(
-                Issue("error", "required", "trial2fhir: identifier without a value", f"{expr}.identifier[{index}]")
+                Issue("error", "value", f"trial2fhir: '{value}' is not an NCT number (NCT + 8 digits)", where)
             )
     for name in ("title", "status"):
         if not study.get(name):
