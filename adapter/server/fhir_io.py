@@ -332,14 +332,38 @@ def _first_errors(error: Any, limit: int = 5) -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
-def check_resource(resource: dict[str, Any], fhir_version: str) -> None:
-    """Structural check of a resource a client writes (types, cardinality, unknown elements): 422 if wrong.
+def validator() -> tuple[Any, Any] | None:
+    """``(validate_resource, validate_bytes)`` of the project's validator, or None when it is not installed."""
+    try:
+        from adapter.validation import validate_bytes, validate_resource
+    except ImportError:
+        return None
+    return validate_resource, validate_bytes
 
-    The server must be able to serve every stored resource in XML as well, which is exactly what
-    this check guarantees.
+
+def check_resource(resource: dict[str, Any], fhir_version: str) -> None:
+    """Validate a resource a client writes: FhirError 422 listing the errors when it is not valid FHIR.
+
+    The project's validator judges (types, cardinality, required bindings, invariants); the
+    fhir.resources model must accept the resource too, because every stored resource must be
+    servable as XML.
     """
     from pydantic import ValidationError
 
+    functions = validator()
+    if functions is not None:
+        outcome = functions[0](resource, fhir_version)
+        errors = [i for i in outcome.get("issue", []) if i.get("severity") in ("error", "fatal")]
+        if errors:
+            issues = [
+                Issue("error", i.get("code", "invalid"), i.get("diagnostics", ""), i.get("expression", []))
+                for i in errors
+            ]
+            raise FhirError(
+                422,
+                f"{resource['resourceType']} is not valid FHIR {fhir_version}: {issues[0].diagnostics}",
+                issues=issues,
+            )
     model = _model_class(fhir_version, resource["resourceType"])
     try:
         model.model_validate(resource)

@@ -54,7 +54,12 @@ _HIGH = "\U0010ffff"
 
 
 class UnknownParameter(Exception):
-    """A parameter (or modifier, or _include target) the server does not support."""
+    """A parameter (or _include/_sort target) the server does not support."""
+
+
+def _bad_modifier(name: str) -> FhirError:
+    # Unlike an unknown parameter, an unsupported modifier is never ignored: the search would mean something else.
+    return FhirError(400, f"unsupported modifier in {name!r}", "not-supported")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +216,9 @@ class _Builder:
 
     def _tokens(self, param: SearchParam, modifier: str, value: str) -> tuple[str, list[Any]]:
         if modifier not in ("", "text", "not"):
-            raise UnknownParameter(f"{param.code}:{modifier}")
+            raise _bad_modifier(f"{param.code}:{modifier}")
         if modifier == "text" and param.identifier:
-            raise UnknownParameter(f"{param.code}:text")
+            raise _bad_modifier(f"{param.code}:text")
         parts, params = [], []
         for item in _or_values(value):
             if modifier == "text":
@@ -278,7 +283,7 @@ class _Builder:
 
     def _strings(self, param: SearchParam, modifier: str, value: str) -> tuple[str, list[Any]]:
         if modifier not in ("", "contains", "exact"):
-            raise UnknownParameter(f"{param.code}:{modifier}")
+            raise _bad_modifier(f"{param.code}:{modifier}")
         parts, params = [], []
         for item in _or_values(value):
             text = normalize_text(item)
@@ -298,7 +303,7 @@ class _Builder:
 
     def _uris(self, param: SearchParam, modifier: str, value: str) -> tuple[str, list[Any]]:
         if modifier not in ("", "below"):
-            raise UnknownParameter(f"{param.code}:{modifier}")
+            raise _bad_modifier(f"{param.code}:{modifier}")
         parts, params = [], []
         for item in _or_values(value):
             if modifier == "below":
@@ -315,7 +320,7 @@ class _Builder:
 
     def _references(self, param: SearchParam, modifier: str, value: str) -> tuple[str, list[Any]]:
         if modifier and modifier not in RESOURCE_TYPES:
-            raise UnknownParameter(f"{param.code}:{modifier}")
+            raise _bad_modifier(f"{param.code}:{modifier}")
         parts, params = [], []
         for item in _or_values(value):
             item = item.strip()
@@ -343,7 +348,7 @@ class _Builder:
         if self.depth >= 3:
             raise FhirError(400, "chains are limited to three levels", "too-costly")
         if modifier and modifier not in RESOURCE_TYPES:
-            raise UnknownParameter(f"{param.code}:{modifier}")
+            raise _bad_modifier(f"{param.code}:{modifier}")
         targets = [modifier] if modifier else [t for t in param.targets if t in RESOURCE_TYPES]
         parts, params = [], []
         for target in targets:
@@ -392,7 +397,7 @@ class _Builder:
 
     def _date_param(self, param: SearchParam, modifier: str, value: str) -> tuple[str, list[Any]]:
         if modifier:
-            raise UnknownParameter(f"{param.code}:{modifier}")
+            raise _bad_modifier(f"{param.code}:{modifier}")
         return self._dates(param.code, value, column=False)
 
     def _dates(self, code: str, value: str, column: bool) -> tuple[str, list[Any]]:

@@ -272,6 +272,10 @@ class Store(ABC):
     def counts(self) -> dict[tuple[str, str], int]: ...
 
     @abstractmethod
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (after bulk loads: without them PostgreSQL picks nested loops)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -719,6 +723,10 @@ class SqlStore(Store):
                 "SELECT fv, rtype, COUNT(*) FROM resources WHERE deleted = 0 GROUP BY fv, rtype ORDER BY fv, rtype",
             ).fetchall()
         return {(row[0], row[1]): int(row[2]) for row in rows}
+
+    def analyze(self) -> None:
+        with self.connection() as conn:
+            self.execute(conn, "ANALYZE")
 
     def close(self) -> None:
         self.pool.close()

@@ -213,6 +213,8 @@ def load_paths(
     else:
         for job in jobs:
             _write_converted(store, _convert_job(job), report, progress)
+    if report.outcomes.get("created", 0) + report.outcomes.get("updated", 0) > 0:
+        store.analyze()
     return report
 
 

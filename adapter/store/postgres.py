@@ -53,6 +53,8 @@ class PostgresStore(SqlStore):
         psycopg = self._psycopg
         try:
             conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=int(max(self._timeout, 1)))
+            # A runaway query (a pathological chain) must not hold a connection and a CPU for ever.
+            conn.execute(f"SET statement_timeout = {int(self._timeout * 1000)}")
             if self.schema:
                 conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(self.schema)))
         except psycopg.OperationalError as error:
@@ -85,7 +87,10 @@ class PostgresStore(SqlStore):
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
     def execute(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> Any:
-        return conn.execute(_pg(sql), params)
+        try:
+            return conn.execute(_pg(sql), params)
+        except self._psycopg.errors.QueryCanceled as error:
+            raise StoreError(f"the query took longer than {self._timeout:g} s and was cancelled") from error
 
     def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with conn.cursor() as cursor:

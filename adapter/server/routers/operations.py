@@ -25,6 +25,7 @@ from adapter.server.fhir_io import (
     parse_json,
     read_body,
     render,
+    validator,
     xml_root_name,
 )
 from adapter.server.openapi import FHIR_BODY, REGISTRY_BODY, WRITE_RESPONSES
@@ -205,15 +206,6 @@ async def ingest(release: str, request: Request) -> Response:
 # --- $validate --------------------------------------------------------------------------------------
 
 
-def _validator() -> Any:
-    """The project's validator, or None while it is not available (the operation then answers 501)."""
-    try:
-        from adapter.validation import validate_bytes, validate_resource
-    except ImportError:
-        return None
-    return validate_resource, validate_bytes
-
-
 async def _validate(request: Request, release: str, rtype: str | None) -> Response:
     fv = fhir_version(release)
     ctx = get_context(request)
@@ -221,10 +213,10 @@ async def _validate(request: Request, release: str, rtype: str | None) -> Respon
     ctx.require(request, "read")
     if rtype is not None:
         check_type(rtype)
-    validator = _validator()
-    if validator is None:
+    functions = validator()
+    if functions is None:
         raise FhirError(501, "$validate is not available: the FHIR validator is not installed", "not-supported")
-    validate_resource, validate_bytes = validator
+    validate_resource, validate_bytes = functions
     body = await read_body(request, ctx.settings.max_body_bytes)
     kind = body_kind(request, body)
     if kind == "xml":

@@ -244,11 +244,10 @@ def _page_ids(
             snapshot = secrets.token_urlsafe(18)
             store.save_page(snapshot, ids, total)
             store.expire_pages(settings.page_ttl_s)
-    if offset < len(ids):
+    if offset + spec.count <= len(ids) or len(ids) >= total:
         return ids[offset : offset + spec.count], total, snapshot
-    if offset < total:  # beyond the snapshot: the live result, paged by offset
-        return store.search_ids(spec.query, spec.count, offset), total, snapshot
-    return [], total, snapshot
+    # Past the snapshot (more than snapshot_limit matches): the live result, paged by offset.
+    return store.search_ids(spec.query, spec.count, offset), total, snapshot
 
 
 def _includes(store: Store, spec: SearchSpec, matches: list[Stored], limit: int) -> list[Stored]:
