@@ -30,7 +30,7 @@ from adapter.validation.definitions import load_definitions
 from adapter.validation.issues import Issue, has_errors, operation_outcome
 from adapter.validation.profile import PROFILES, check_profile
 from adapter.validation.references import check_loose_references
-from adapter.validation.walker import TooDeep, Walker
+from adapter.validation.walker import MAX_ISSUES, TooDeep, TooManyIssues, Walker
 from adapter.validation.xml import xml_to_json
 
 __all__ = [
@@ -78,6 +78,10 @@ def resource_issues(resource: Any, fhir_version: str = "4.0", *, profile: str | 
         check_loose_references(walker)
         if profile == "trial2fhir":
             check_profile(resource, version, "", issues)
+    except TooManyIssues as error:
+        issues.append(
+            Issue("fatal", "too-costly", f"Stopped after {MAX_ISSUES} issues; the rest was not checked", str(error))
+        )
     except TooDeep as error:
         issues.append(Issue("fatal", "too-costly", "The resource nests too deeply to be a FHIR resource", str(error)))
     except RecursionError:

@@ -124,7 +124,7 @@ class Definitions:
     resource_types: frozenset[str]
 
 
-def _type_codes(element: dict[str, Any], sd_name: str) -> list[dict[str, Any]]:
+def _type_codes(element: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for type_ in element.get("type", []):
         code = type_["code"]
@@ -176,7 +176,7 @@ def _compile_type(sd: dict[str, Any], fhir_version: str) -> TypeDef:
         if fhir_version == "4.0" and raw.get("base", {}).get("path") in R4_CORRECTIONS and path.endswith(".id"):
             types = [{"code": R4_CORRECTIONS[raw["base"]["path"]]}]
         else:
-            types = _type_codes(raw, name)
+            types = _type_codes(raw)
         last = path.rsplit(".", 1)[-1]
         choice = last.endswith("[x]")
         targets: list[str] = []

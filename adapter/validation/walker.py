@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from adapter.validation.definitions import Constraint, Definitions, Element, TypeDef, load_definitions
-from adapter.validation.fhirpath import FhirPathError, evaluate
+from adapter.validation.fhirpath import FhirPathError, Resolver, evaluate
 from adapter.validation.issues import Issue
 from adapter.validation.terminology import check_binding, check_known_system
 
@@ -34,8 +36,17 @@ _REFERENCE = re.compile(
 )
 
 
+MAX_ISSUES = 1000
+"""Validation of one input stops after this many issues (a 50 MB array of broken items would
+otherwise produce an OperationOutcome larger than the input)."""
+
+
 class TooDeep(Exception):
     """The instance nests deeper than :data:`MAX_DEPTH`."""
+
+
+class TooManyIssues(Exception):
+    """More than :data:`MAX_ISSUES` issues were found; the rest of the input is not checked."""
 
 
 @dataclass(slots=True)
@@ -177,7 +188,7 @@ class Walker:
         self.bundles.append(scope)
         return scope
 
-    def resolver(self, ctx: ResourceContext):
+    def resolver(self, ctx: ResourceContext) -> Resolver:
         bundles = list(self.bundles)
 
         def resolve(reference: str) -> dict[str, Any] | None:
@@ -213,6 +224,8 @@ class Walker:
         """Check one JSON object against the properties of its definition; False when it is not an object."""
         if depth > MAX_DEPTH:
             raise TooDeep(expr)
+        if len(self.issues) > MAX_ISSUES:
+            raise TooManyIssues(expr)
         if not isinstance(obj, dict):
             self.add("error", "structure", f"Expected an object for {def_path}, found {_json_type(obj)}", expr)
             return False
@@ -461,21 +474,80 @@ class Walker:
         self, constraints: tuple[Constraint, ...], focus: Any, focus_type: str, expr: str, ctx: ResourceContext
     ) -> None:
         for constraint in constraints:
-            try:
-                result = evaluate(
-                    self.defs, constraint.expression, focus, focus_type, ctx.resource, ctx.root, self.resolver(ctx)
-                )
-            except FhirPathError as error:
+            key = _memo_key(self.defs.fhir_version, constraint.expression, focus, focus_type)
+            verdict = _VERDICTS.get(key) if key is not None else None
+            if verdict is None:
+                try:
+                    result = evaluate(
+                        self.defs, constraint.expression, focus, focus_type, ctx.resource, ctx.root, self.resolver(ctx)
+                    )
+                    verdict = result != [False]
+                except FhirPathError as error:
+                    verdict = str(error)[:200]
+                if key is not None:
+                    if len(_VERDICTS) > _MEMO_SIZE:
+                        _VERDICTS.clear()
+                    _VERDICTS[key] = verdict
+            if isinstance(verdict, str):
                 self.add(
                     "warning",
                     "not-supported",
-                    f"{constraint.key}: the invariant could not be evaluated ({str(error)[:200]}); it was not checked",
+                    f"{constraint.key}: the invariant could not be evaluated ({verdict}); it was not checked",
                     expr,
                 )
                 continue
-            if result == [False]:
+            if not verdict:
                 severity = "error" if constraint.severity == "error" else "warning"
                 self.add(severity, "invariant", f"{constraint.key}: {constraint.human}", expr)
+
+
+_IMPURE = re.compile(r"%resource|%rootResource|resolve\(|now\(|today\(|timeOfDay\(")
+_WHOLE_FOCUS = re.compile(r"children\(|descendants\(|repeat\(|%context|\$this|trace\(")
+_STRING = re.compile(r"'(?:[^'\\]|\\.)*'")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_READS: dict[str, frozenset[str] | None] = {}
+"""Per pure expression: the names it can navigate (None: it may read the whole focus)."""
+_VERDICTS: dict[tuple[str, str, str, bytes], bool | str] = {}
+_MEMO_SIZE = 200_000
+
+
+def _reads(expression: str) -> frozenset[str] | bool | None:
+    """False for an impure expression; else the names it may read from the focus (None: all)."""
+    if expression not in _READS:
+        if _IMPURE.search(expression):
+            _READS[expression] = frozenset({"<impure>"})
+        elif _WHOLE_FOCUS.search(expression):
+            _READS[expression] = None
+        else:
+            _READS[expression] = frozenset(_NAME.findall(_STRING.sub("", expression.replace("`", ""))))
+    names = _READS[expression]
+    if names is not None and "<impure>" in names:
+        return False
+    return names
+
+
+def _memo_key(version: str, expression: str, focus: Any, focus_type: str) -> tuple[str, str, str, bytes] | None:
+    """Cache key for an invariant whose result depends only on the focus node and its type.
+
+    Converted registries repeat the same small nodes (codings, periods, extensions) thousands of
+    times; expressions that look outside the focus (%resource, resolve(), the clock) are never
+    cached.  For a JSON object the key holds only the properties the expression can navigate to
+    (its identifiers, choice-type variants and ``_`` extensions included), so e.g. ``dom-2``
+    (``contained.contained.empty()``) is evaluated once for all resources without ``contained``.
+    """
+    names = _reads(expression)
+    if names is False or not isinstance(focus, dict | str | list):
+        return None
+    if isinstance(focus, dict) and names is not None:
+        focus = {
+            k: v
+            for k, v in focus.items()
+            if k.lstrip("_") in names or any(k.startswith(n) and k[len(n) : len(n) + 1].isupper() for n in names)
+        }
+    try:
+        return version, expression, focus_type, orjson.dumps(focus)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 def resolve_in_bundle(scope: BundleScope, reference: str) -> dict[str, Any] | None:

@@ -61,7 +61,10 @@ def put(path: str, value: Any) -> Edit:
 def drop(path: str) -> Edit:
     def edit(resource: dict[str, Any]) -> None:
         parent, last = _parent(resource, path)
-        del parent[last]
+        if isinstance(parent, dict):
+            parent.pop(last, None)  # type: ignore[call-overload]
+        else:
+            del parent[last]
 
     return edit
 
@@ -476,6 +479,36 @@ def _bundle_edits(version: str, kind: str) -> list[tuple[str, str, Edit]]:
     return edits
 
 
+def at(prefix: str, edit: Edit) -> Edit:
+    """Apply ``edit`` to the node at ``prefix`` (e.g. one Bundle entry's resource)."""
+
+    def wrapped(resource: dict[str, Any]) -> None:
+        parent, last = _parent(resource, prefix)
+        edit(parent[last])
+
+    return wrapped
+
+
+def _extra_edits(base: dict[str, Any]) -> list[tuple[str, str, Edit]]:
+    """Edits for converter outputs added under ``extra/``: generic ones on each of the first entries."""
+    if base.get("resourceType") != "Bundle":
+        return GENERIC[:12]
+    edits: list[tuple[str, str, Edit]] = []
+    for index, entry in enumerate(base.get("entry", [])[:3]):
+        kind = entry["resource"]["resourceType"]
+        for what, category, edit in GENERIC[:12]:
+            edits.append((f"entry{index}-{kind}-{what}", category, at(f"entry[{index}].resource", edit)))
+    edits += [
+        # Both the value and its extensions: a primitive given only by extensions is present in
+        # FHIR (FHIR.js in the checker calls it missing, a false positive not worth copying).
+        ("entry-missing-status", "required", both(drop("entry[0].resource.status"), drop("entry[0].resource._status"))),
+        ("entry-status-bogus", "code", put("entry[0].resource.status", "bogus")),
+        ("duplicate-fullurl", "reference", put("entry[1].fullUrl", base["entry"][0]["fullUrl"])),
+        ("entry-empty", "empty", put("entry[1]", {})),
+    ]
+    return edits
+
+
 def mutations(version: str) -> list[Mutation]:
     """Every mutation case of ``version`` (``"4.0"`` or ``"5.0"``), in a stable order."""
     originals = bases(version)
@@ -485,7 +518,7 @@ def mutations(version: str) -> list[Mutation]:
         if base_name.startswith("bundle-"):
             edits = _bundle_edits(version, base_name.removeprefix("bundle-"))
         elif base_name.startswith("extra-"):
-            edits = GENERIC[:10]
+            edits = _extra_edits(base)
         else:
             edits = GENERIC + specific.get(base_name, [])
         for what, category, edit in edits:

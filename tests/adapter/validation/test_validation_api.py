@@ -282,6 +282,13 @@ def test_deep_nesting_inside_a_resource_is_fatal_not_a_crash() -> None:
     assert [i["code"] for i in outcome["issue"]] == ["too-costly"]
 
 
+def test_huge_broken_input_stops_after_many_issues() -> None:
+    group = {"resourceType": "Group", "type": "person", "actual": False, "characteristic": [{}] * 200_000}
+    outcome = validate_resource(group, "4.0")
+    assert len(outcome["issue"]) < 1100
+    assert outcome["issue"][-1]["code"] == "too-costly"
+
+
 def test_unsupported_version_and_profile_raise() -> None:
     with pytest.raises(ValueError):
         validate_resource(study(), "3.0")
