@@ -275,6 +275,9 @@ def xml_root_name(body: bytes, max_depth: int) -> str:
         root = parse_xml(body.lstrip(b"\xef\xbb\xbf \t\r\n"), "request body")
     except InputError as error:
         raise FhirError(400, str(error), "structure") from None
+    if root.getroottree().docinfo.doctype:
+        # FHIR XML never has a DOCTYPE; even an external one (never fetched here) is refused outright.
+        raise FhirError(400, "XML with a DOCTYPE (DTD) is not accepted", "security")
     depth = 0
     stack = [(root, 0)]
     while stack:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -228,28 +225,11 @@ def test_concurrent_if_match_writers_lose_nothing(writable: Any) -> None:
 
 
 def converted_bundle(base_url: str, version: str = "4.0") -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adapter.cli",
-            "convert",
-            str(SEED_JSON),
-            "--fhir-version",
-            version,
-            "-q",
-            "--base-url",
-            base_url,
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0 or not result.stdout.strip():
-        from adapter.pipeline import convert_bytes
+    """What ``trial2fhir convert`` prints for the seed trial: a transaction Bundle of PUTs."""
+    from adapter.pipeline import convert_bytes
 
-        (converted,) = convert_bytes(SEED_JSON.read_bytes(), str(SEED_JSON), version)
-        return converted.bundle("transaction", base_url)
-    return json.loads(result.stdout)
+    (converted,) = convert_bytes(SEED_JSON.read_bytes(), str(SEED_JSON), version)
+    return converted.bundle("transaction", base_url)
 
 
 @pytest.mark.parametrize("release", ["R4", "R5"])
