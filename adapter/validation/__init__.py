@@ -80,7 +80,7 @@ def resource_issues(resource: Any, fhir_version: str = "4.0", *, profile: str | 
             check_profile(resource, version, "", issues)
     except TooManyIssues as error:
         issues.append(
-            Issue("fatal", "too-costly", f"Stopped after {MAX_ISSUES} issues; the rest was not checked", str(error))
+            Issue("fatal", "too-costly", f"Stopped after {MAX_ISSUES} errors; the rest was not checked", str(error))
         )
     except TooDeep as error:
         issues.append(Issue("fatal", "too-costly", "The resource nests too deeply to be a FHIR resource", str(error)))
@@ -88,6 +88,10 @@ def resource_issues(resource: Any, fhir_version: str = "4.0", *, profile: str | 
         issues.append(Issue("fatal", "too-costly", "The resource nests too deeply to be a FHIR resource"))
     except Exception as error:  # a validator bug must not become a traceback for the user
         issues.append(Issue("fatal", "exception", f"Internal validator error: {type(error).__name__}: {error}"))
+    if walker.unlisted_warnings:
+        issues.append(
+            Issue("information", "informational", f"{walker.unlisted_warnings} further warnings are not listed")
+        )
     return issues
 
 

@@ -37,8 +37,8 @@ _REFERENCE = re.compile(
 
 
 MAX_ISSUES = 1000
-"""Validation of one input stops after this many issues (a 50 MB array of broken items would
-otherwise produce an OperationOutcome larger than the input)."""
+"""Validation of one input stops after this many errors, and lists at most this many warnings (a
+50 MB array of broken items would otherwise produce an OperationOutcome larger than the input)."""
 
 
 class TooDeep(Exception):
@@ -46,7 +46,7 @@ class TooDeep(Exception):
 
 
 class TooManyIssues(Exception):
-    """More than :data:`MAX_ISSUES` issues were found; the rest of the input is not checked."""
+    """More than :data:`MAX_ISSUES` errors were found; the rest of the input is not checked."""
 
 
 @dataclass(slots=True)
@@ -88,6 +88,9 @@ class Walker:
     def __init__(self, definitions: Definitions, issues: list[Issue]) -> None:
         self.defs = definitions
         self.issues = issues
+        self.errors = 0
+        self.listed_warnings = 0
+        self.unlisted_warnings = 0
         self.regex_cache: dict[str, re.Pattern[str] | None] = {}
         self.bundles: list[BundleScope] = []
         self.loose_refs: list[RefRecord] = []
@@ -97,7 +100,18 @@ class Walker:
     # -- helpers -----------------------------------------------------------------------------
 
     def add(self, severity: str, code: str, diagnostics: str, expression: str | None) -> None:
-        self.issues.append(Issue(severity, code, diagnostics, expression))
+        self.record(Issue(severity, code, diagnostics, expression))
+
+    def record(self, *issues: Issue) -> None:
+        for issue in issues:
+            if issue.is_error:
+                self.errors += 1
+            elif self.listed_warnings >= MAX_ISSUES:
+                self.unlisted_warnings += 1
+                continue
+            else:
+                self.listed_warnings += 1
+            self.issues.append(issue)
 
     def _other(self) -> Definitions | None:
         try:
@@ -224,7 +238,7 @@ class Walker:
         """Check one JSON object against the properties of its definition; False when it is not an object."""
         if depth > MAX_DEPTH:
             raise TooDeep(expr)
-        if len(self.issues) > MAX_ISSUES:
+        if self.errors > MAX_ISSUES:
             raise TooManyIssues(expr)
         if not isinstance(obj, dict):
             self.add("error", "structure", f"Expected an object for {def_path}, found {_json_type(obj)}", expr)
@@ -349,7 +363,7 @@ class Walker:
             return
         if typedef.kind == "primitive-type":
             if self.primitive(value, typedef, element, expr) and element.binding:
-                self.issues += check_binding(self.defs, element.binding, value, type_code, expr, self.flagged_codings)
+                self.record(*check_binding(self.defs, element.binding, value, type_code, expr, self.flagged_codings))
             if element.constraints:
                 self.invariants(element.constraints, value, type_code, expr, ctx)
             return
@@ -359,11 +373,11 @@ class Walker:
         constraints = _merge(typedef.constraints, element.constraints, *(self._profile(p) for p in element.profiles))
         self.invariants(constraints, value, type_code, expr, ctx)
         if element.binding:
-            self.issues += check_binding(self.defs, element.binding, value, type_code, expr, self.flagged_codings)
+            self.record(*check_binding(self.defs, element.binding, value, type_code, expr, self.flagged_codings))
         if type_code == "Coding" and id(value) not in self.flagged_codings:
             issue = check_known_system(self.defs, value, expr)
             if issue is not None:
-                self.issues.append(issue)
+                self.record(issue)
         elif type_code == "Reference":
             record = RefRecord(value, element.targets, expr, ctx.root)
             (self.bundles[-1].refs if self.bundles else self.loose_refs).append(record)

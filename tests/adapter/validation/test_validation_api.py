@@ -289,6 +289,15 @@ def test_huge_broken_input_stops_after_many_issues() -> None:
     assert outcome["issue"][-1]["code"] == "too-costly"
 
 
+def test_many_warnings_are_capped_without_failing() -> None:
+    org = {"resourceType": "Organization", "name": "x"}  # no narrative: a dom-6 warning each
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": org}] * 1500}
+    outcome = validate_resource(bundle, "4.0")
+    assert not has_errors(outcome)
+    assert len(outcome["issue"]) == 1001
+    assert outcome["issue"][-1]["diagnostics"] == "500 further warnings are not listed"
+
+
 def test_unsupported_version_and_profile_raise() -> None:
     with pytest.raises(ValueError):
         validate_resource(study(), "3.0")
