@@ -68,11 +68,16 @@ class PartFiles:
         self.root = root
         self.files: dict[str, BinaryIO] = {}
         self.sizes: dict[str, int] = {}
-        for name, size in (sizes or {}).items():
-            # Resume: cut whatever was appended after the last checkpoint.
-            path = root / name
+        recorded = sizes or {}
+        # Resume: cut whatever was appended after the last checkpoint, including parts created
+        # after it (not recorded at all: back to empty).
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            name = path.relative_to(root).as_posix()
             with open(path, "r+b") as f:
-                f.truncate(size)
+                f.truncate(recorded.get(name, 0))
+        for name, size in recorded.items():
+            if (root / name).stat().st_size != size:
+                raise RuntimeError(f"part file {name} is shorter than the journal says: the run cannot be resumed")
             self.sizes[name] = size
 
     def _open(self, name: str) -> BinaryIO:

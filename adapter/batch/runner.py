@@ -73,7 +73,7 @@ from adapter.batch.worker import (
 from adapter.pipeline import FHIR_VERSIONS
 from mappings.bundle import DEFAULT_BASE_URL
 
-CHECKPOINT_SECONDS = 2.0
+CHECKPOINT_SECONDS = float(os.environ.get("TRIAL2FHIR_CHECKPOINT_SECONDS", 2.0))
 """At most this much work is redone after a crash; each checkpoint costs a few fsyncs."""
 MAX_PRINTED_FAILURES = 20
 """Failures echoed on stderr as they happen; all of them are in the errors file."""
@@ -137,16 +137,19 @@ class BatchSummary:
 
 _NOT_CONVERTER = ("adapter/server/", "adapter/store/", "adapter/cli.py")
 """Code that cannot change what a record converts to (serving, storing, the command line)."""
+_VALIDATOR = "adapter/validation/"
 
 
-def converter_fingerprint() -> str:
-    """Digest of the converter's code and code tables: any change invalidates incremental reuse."""
+def converter_fingerprint(validating: bool = True) -> str:
+    """Digest of the converter's code and code tables: any change invalidates incremental reuse and
+    refuses a resume (its output would mix two converters).  The validator counts only when used."""
     digest = hashlib.sha256()
+    skipped = _NOT_CONVERTER if validating else (*_NOT_CONVERTER, _VALIDATOR)
     for package in (adapter, mappings):
         root = Path(package.__file__).parent
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root.parent).as_posix()
-            if relative.startswith(_NOT_CONVERTER):
+            if relative.startswith(skipped):
                 continue
             if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
                 digest.update(relative.encode())
@@ -302,7 +305,7 @@ class Batch:
             "bundleType": o.bundle_type if o.output_format == "bundles" else None,
             "baseUrl": o.base_url if o.output_format == "bundles" else None,
             "validation": validator,
-            "converter": converter_fingerprint(),
+            "converter": converter_fingerprint(o.validate),
         }
 
     def _previous(self, settings: dict[str, Any]) -> PreviousState | None:
@@ -320,7 +323,8 @@ class Batch:
         reason = None
         if recorded != settings:
             changed = sorted(k for k in settings if (recorded or {}).get(k) != settings[k])
-            reason = f"the previous export was made with different {', '.join(changed)}"
+            what = ", ".join("converter code" if k == "converter" else k for k in changed)
+            reason = f"the previous export was made with a different {what}"
         elif sha is None or manifest_digest(self.out) != sha:
             reason = "the previous export is incomplete or its manifest was modified"
         else:
@@ -396,13 +400,16 @@ class Batch:
         return summary
 
     def _finish_published_run(self) -> None:
-        """A run killed after publishing but before keeping its state: keep it now (no work lost)."""
+        """A run killed after publishing but before keeping its state: keep it now (no work lost).
+
+        Published means the journal says so, or the manifest in DIR is the one this run wrote (it
+        is written last, after every file is in place)."""
         if not self.run_db.exists():
             return
         journal = Journal(self.run_db)
-        phase = journal.get("phase")
+        phase, sha = journal.get("phase"), journal.get("manifest_sha")
         journal.close()
-        if phase == "done":
+        if phase == "done" or (phase == "publishing" and sha and manifest_digest(self.out) == sha):
             self._keep_state()
 
     def _open_journal(self, settings: dict[str, Any], previous_id: str | None) -> Journal:
@@ -426,8 +433,14 @@ class Batch:
             elif recorded != identity:
                 journal.close()
                 what = [k for k in identity if recorded[k] != identity[k]]
+                if "settings" in what:
+                    settings_now, settings_then = identity["settings"], recorded["settings"] or {}
+                    what = [k for k in settings_now if settings_now[k] != settings_then.get(k)] + [
+                        k for k in what if k != "settings"
+                    ]
+                names = ", ".join("converter code" if k == "converter" else k for k in what)
                 raise UsageError(
-                    f"cannot resume: the {', '.join(what)} differ from the interrupted run's "
+                    f"cannot resume: the {names} differ from the interrupted run's "
                     f"(delete {self.run_dir} to start over)"
                 )
             else:

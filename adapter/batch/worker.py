@@ -242,19 +242,40 @@ class _Internal(Trial2FhirError):
 _worker: Worker | None = None
 
 
+def _process_identity(pid: int) -> bytes | None:
+    """(state, start time) of a process from /proc, or None when it is gone; b"" without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""
+    state, start_time = fields[0], fields[19]
+    return None if state in (b"Z", b"X") else start_time
+
+
 def _watch_parent(parent: int) -> None:
-    """Exit when the parent dies (SIGKILL included): a killed run must leave no busy orphans."""
-    original = os.getppid()
+    """Exit when the parent dies, SIGKILL included: a killed run must leave no busy orphans.
+
+    Workers cannot notice by themselves: they hold the fork server's liveness pipe and both ends
+    of their task queue, so nothing ever reaches EOF.  A SIGKILLed parent stays a zombie until
+    whoever started it reaps it (``kill(pid, 0)`` still succeeds then), hence /proc: zombie, gone,
+    or a recycled pid with another start time all mean the parent is dead.
+    """
+    identity = _process_identity(parent)
     while True:
         time.sleep(0.5)
-        if os.getppid() != original:
+        now = _process_identity(parent)
+        if now is None or (identity and now != identity):
             os._exit(0)
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:
-            pass
+        if now == b"":
+            try:  # no /proc (not Linux): a missing pid is all that can be seen
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
 
 
 def init_process(config: WorkerConfig, parent: int) -> None:
