@@ -141,19 +141,40 @@ def _related_artifact(artifact: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _r4_status(progress: list[dict[str, Any]]) -> tuple[str, str | None]:
-    """R4 status from the first progressStatus entry (the current overall status) and its original text."""
-    if not progress:
-        return "active", None
-    state = progress[0].get("state", {})
-    text = state.get("text")
-    for code in state.get("coding", []):
+# Registry status texts with no code (WHO ICTRP) whose meaning is clear enough for R4.
+R4_STATUS_BY_TEXT = {
+    "authorised": "approved",
+    "authorized": "approved",
+    "approved": "approved",
+    "not recruiting": "closed-to-accrual",
+    "closed to recruitment": "closed-to-accrual",
+}
+R4_STATUS_NOT_KNOWN = "closed-to-accrual"
+"""R4 status when the registry's status cannot be mapped: R4 requires one, and an EHR filtering on
+``active`` must never be told an unverified study is open; the original wording is kept beside it."""
+
+
+MILESTONE_STATES = {"overall-study", "primary-outcome-data-collection"}
+"""progressStatus states that date a phase of the study rather than state its status."""
+
+
+def _r4_status(progress: list[dict[str, Any]]) -> tuple[str, str]:
+    """R4 status from the current overall status (the first non-milestone progressStatus), with its original text."""
+    statuses = [
+        p for p in progress if not {c.get("code") for c in p.get("state", {}).get("coding", [])} & MILESTONE_STATES
+    ]
+    state = statuses[0].get("state", {}) if statuses else {}
+    codings = state.get("coding", [])
+    text = state.get("text") or next((c.get("display") or c["code"] for c in codings if "code" in c), None)
+    for code in codings:
         if code.get("system") == RESEARCH_STUDY_STATUS and code.get("code") in R4_STATUS:
-            return R4_STATUS[code["code"]], text
-    for code in state.get("coding", []):
+            return R4_STATUS[code["code"]], text or code["code"]
+    for code in codings:
         if code.get("code") in R4_STATUS_BY_CTGOV:
-            return R4_STATUS_BY_CTGOV[code["code"]], text or code.get("display") or code["code"]
-    return "active", text
+            return R4_STATUS_BY_CTGOV[code["code"]], text or code["code"]
+    if text and " ".join(text.casefold().split()) in R4_STATUS_BY_TEXT:
+        return R4_STATUS_BY_TEXT[" ".join(text.casefold().split())], text
+    return R4_STATUS_NOT_KNOWN, f"Status not mapped to R4: {text}" if text else "Status not stated by the registry"
 
 
 def research_study(r5: Resource, bundle: dict[str, Resource]) -> Resource:
@@ -230,8 +251,7 @@ def research_study(r5: Resource, bundle: dict[str, Resource]) -> Resource:
             out[key] = r5[key]
     status, original = _r4_status(progress)
     out["status"] = status
-    if original:
-        out["_status"] = {"extension": [{"url": ORIGINAL_TEXT, "valueString": original}]}
+    out["_status"] = {"extension": [{"url": ORIGINAL_TEXT, "valueString": original}]}
     for key in ("primaryPurposeType", "phase"):
         if key in r5:
             out[key] = r5[key]

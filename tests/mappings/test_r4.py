@@ -132,3 +132,29 @@ def test_r4_status_per_ctgov_status(overall, expected):
 def test_status_tables_only_use_r4_codes():
     assert set(R4_STATUS.values()) <= R4_STATUS_CODES
     assert set(R4_STATUS_BY_CTGOV.values()) <= R4_STATUS_CODES
+
+
+@pytest.mark.parametrize(
+    ("progress", "expected"),
+    [
+        ([], ("closed-to-accrual", "Status not stated by the registry")),
+        ([{"state": {"text": "Not recruiting"}}], ("closed-to-accrual", "Not recruiting")),
+        ([{"state": {"text": "Authorised"}}], ("approved", "Authorised")),
+        ([{"state": {"text": "Pending approval"}}], ("closed-to-accrual", "Status not mapped to R4: Pending approval")),
+        (
+            [
+                {
+                    "state": {
+                        "coding": [{"system": "http://hl7.org/fhir/research-study-status", "code": "overall-study"}]
+                    }
+                },
+                {"state": {"coding": [{"system": "http://hl7.org/fhir/research-study-status", "code": "completed"}]}},
+            ],
+            ("completed", "completed"),
+        ),
+    ],
+)
+def test_r4_status_never_defaults_to_active(progress, expected):
+    from mappings.r4 import _r4_status
+
+    assert _r4_status(progress) == expected
