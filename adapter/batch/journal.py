@@ -49,8 +49,9 @@ CREATE TABLE IF NOT EXISTS org_variant (
 CREATE TABLE IF NOT EXISTS unmapped (path TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 """
 
-_CACHE_KIB = 16 * 1024
-"""SQLite page cache per connection: bounded, whatever the number of studies."""
+_CACHE_KIB = 2 * 1024
+"""SQLite page cache per connection: bounded whatever the number of studies (the operating
+system's file cache serves the rest; lookups are by primary key)."""
 
 
 def connect(path: Path, read_only: bool = False) -> sqlite3.Connection:

@@ -139,16 +139,18 @@ class _Buffered:
     def __init__(self, f: BinaryIO, start: int, size: int) -> None:
         self.f, self.pos, self.end = f, start, start + size
         self.buffer = b""
+        self.offset = 0
 
     def read(self, n: int) -> bytes:
-        while len(self.buffer) < n and self.pos < self.end:
+        if self.offset + n > len(self.buffer) and self.pos < self.end:
+            # Refill: keep the unread tail, append the next block (a slice per block, not per read).
             self.f.seek(self.pos)
-            block = self.f.read(min(_READ_SIZE, self.end - self.pos))
-            if not block:
-                break
+            block = self.f.read(min(max(_READ_SIZE, n), self.end - self.pos))
             self.pos += len(block)
-            self.buffer += block
-        data, self.buffer = self.buffer[:n], self.buffer[n:]
+            self.buffer = self.buffer[self.offset :] + block
+            self.offset = 0
+        data = self.buffer[self.offset : self.offset + n]
+        self.offset += len(data)
         return data
 
 
