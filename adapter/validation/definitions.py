@@ -483,6 +483,7 @@ def load_definitions(fhir_version: str) -> Definitions:
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
             with os.fdopen(fd, "wb") as handle:
                 pickle.dump(definitions, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         _LOADED[fhir_version] = definitions
         return definitions

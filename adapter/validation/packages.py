@@ -109,6 +109,7 @@ def ensure_package(name: str, version: str, *, quiet: bool = True) -> Path:
                 out.write(chunk)
         if not _digest_matches(tmp, integrity):
             raise PackageError(f"{url}: integrity check failed (expected {integrity})")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache may be shared
         os.replace(tmp, target)  # atomic, so concurrent first runs never see half a file
     except httpx.HTTPError as error:
         raise PackageError(f"{url}: {error}") from error
