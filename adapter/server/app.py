@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapter.server.context import RELEASES, ServerContext
 from adapter.server.fhir_io import FhirError, error_response, lenient_format
-from adapter.server.routers import metadata, operations, read, write
+from adapter.server.routers import export, metadata, operations, read, write
 from adapter.server.settings import Settings
 from adapter.store import Store, StoreError, StoreUnavailable, VersionConflict
 
@@ -165,6 +165,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # Literal paths (metadata, operations) first: /fhir/R4/$convert must not be taken for a type.
     app.include_router(metadata.router)
     app.include_router(operations.router)
+    app.include_router(export.router)
     app.include_router(read.router)
     app.include_router(write.router)
     return app
