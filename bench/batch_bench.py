@@ -1,0 +1,321 @@
+"""Batch conversion benchmark: records/s, resources/s and peak memory, next to the floor.
+
+Run from the repository root (the corpus must be at ../shared/corpus)::
+
+    .venv/bin/python bench/batch_bench.py                      # everything below, ~30-60 min on 2 cores
+    .venv/bin/python bench/batch_bench.py --skip-full --skip-synthetic   # the quick part
+    .venv/bin/python bench/batch_bench.py --profile-only       # where the time goes per record
+
+What it does (nothing is committed; inputs are generated under ``--work``, default a temp dir):
+
+1. Builds ``corpus.zip``: the corpus's ClinicalTrials.gov records (API v2 JSON and legacy XML),
+   cycled and re-identified (``NCT9xxxxxxx``) to ``--records`` studies (default 20,000), one
+   member per study, like ``ctg-studies.json.zip``.
+2. Floor: reads every member with the same streaming zip reader, parses it (orjson / lxml) and
+   serialises the equivalent output (the study's converted resources, computed once beforehand)
+   with orjson: the time no converter can beat.  Measured with 1 and 2 processes.
+3. ``trial2fhir convert corpus.zip --out DIR`` end to end (read, map, validate, write NDJSON) as a
+   subprocess, for R4 and R5, ``--jobs 1`` and ``2``, ``--validate none`` and ``full``; peak memory
+   is the largest sum of the RSS of the run's processes (parent, fork server, workers), sampled
+   every 0.2 s.
+4. Synthetic archive of ``--synthetic`` studies (default 100,000; streamed into a zip, never
+   held in memory) converted with ``--jobs 2 --validate none``: peak memory against step 3's.
+5. A per-record profile of the stages: reader (incl. TrialRecord validation, also shown alone),
+   each mapping, R4 conversion, serialisation, validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+_NCT_JSON = re.compile(rb'"nctId"\s*:\s*"NCT\d{8}"')
+_NCT_XML = re.compile(rb"<nct_id>NCT\d{8}</nct_id>")
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+def corpus_records() -> list[tuple[str, bytes]]:
+    files = sorted(glob.glob(str(CORPUS / "ctgov-v2-json" / "*.json"))) + sorted(
+        glob.glob(str(CORPUS / "ctgov-xml" / "*.xml"))
+    )
+    if not files:
+        sys.exit(f"no corpus at {CORPUS}")
+    return [(Path(f).suffix, Path(f).read_bytes()) for f in files]
+
+
+def reidentified(records: list[tuple[str, bytes]], count: int) -> Iterator[tuple[str, bytes]]:
+    """``count`` studies: corpus records in turn, each under a new NCT id (first id occurrence only)."""
+    for n in range(count):
+        suffix, data = records[n % len(records)]
+        new_id = f"NCT9{n:07d}".encode()
+        if suffix == ".json":
+            data = _NCT_JSON.sub(b'"nctId":"' + new_id + b'"', data, count=1)
+        else:
+            data = _NCT_XML.sub(b"<nct_id>" + new_id + b"</nct_id>", data, count=1)
+        yield f"studies/NCT9{n:07d}{suffix}", data
+
+
+def build_zip(path: Path, count: int, records: list[tuple[str, bytes]]) -> Path:
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for name, data in reidentified(records, count):
+            archive.writestr(name, data)
+    tmp.rename(path)
+    return path
+
+
+# -- measuring a run -----------------------------------------------------------------------------
+
+
+def _tree_rss_kib(root: int) -> tuple[int, int]:
+    """(RSS of ``root``, RSS of every process in its session) in KiB, from /proc."""
+    total = own = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[3]) != root and int(entry) != root:  # fields[3]: session id
+                continue
+            with open(f"/proc/{entry}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmRSS:"):
+                        rss = int(line.split()[1])
+                        total += rss
+                        if int(entry) == root:
+                            own = rss
+        except (OSError, IndexError, ValueError):
+            continue
+    return own, total
+
+
+def run_convert(source: Path, out: Path, fhir_version: str, jobs: int, validate: str) -> dict[str, Any]:
+    shutil.rmtree(out, ignore_errors=True)
+    command = [
+        sys.executable, "-c", "from adapter.cli import main; main()", "convert", str(source), "--out", str(out),
+        "--fhir-version", fhir_version, "--jobs", str(jobs), "--validate", validate, "--quiet",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE)
+    peak_parent = peak_total = 0
+    while proc.poll() is None:
+        own, total = _tree_rss_kib(proc.pid)
+        peak_parent, peak_total = max(peak_parent, own), max(peak_total, total)
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"convert failed ({proc.returncode}): {stderr}")
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    details = manifest["extension"]["trial2fhir"]
+    written = sum(item["count"] for item in manifest["output"])
+    return {
+        "records": details["records"]["converted"],
+        "failed": details["records"]["failed"],
+        "resources": written,
+        "seconds": elapsed,
+        "peak_parent_mb": peak_parent / 1024,
+        "peak_total_mb": peak_total / 1024,
+        "validation": details["validation"],
+    }
+
+
+# -- the floor -----------------------------------------------------------------------------------
+
+_floor_outputs: dict[int, list[dict[str, Any]]] = {}
+"""The converted resources of each corpus record; set before the pool forks, so workers share it."""
+
+
+def _floor_chunk(job: tuple[str, list[Any], int]) -> int:
+    """Read, parse and serialise one chunk of members; returns the bytes serialised."""
+    from lxml import etree
+
+    from adapter.batch.zipstream import read_member
+
+    path, entries, first = job
+    produced = 0
+    with open(path, "rb") as f:
+        for offset, entry in enumerate(entries):
+            data = read_member(f, entry)
+            if data[:1] == b"{":
+                orjson.loads(data)
+            else:
+                etree.fromstring(data)
+            resources = _floor_outputs[(first + offset) % len(_floor_outputs)]
+            produced += sum(len(orjson.dumps(r)) for r in resources)
+    return produced
+
+
+def floor(source: Path, records: list[tuple[str, bytes]], fhir_version: str, jobs: int) -> dict[str, Any]:
+    import multiprocessing
+
+    from adapter.batch.zipstream import iter_entries
+    from adapter.pipeline import convert_bytes
+
+    _floor_outputs.clear()
+    for index, (suffix, data) in enumerate(records):
+        _floor_outputs[index] = [r for c in convert_bytes(data, f"x{suffix}", fhir_version) for r in c.resources]
+    entries = [e for e in iter_entries(source) if not e.is_dir]
+    chunks = [(str(source), entries[i : i + 500], i) for i in range(0, len(entries), 500)]
+    if jobs == 1:
+        started = time.perf_counter()
+        for chunk in chunks:
+            _floor_chunk(chunk)
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(abs, range(jobs * 4)))  # start the workers before the clock
+            started = time.perf_counter()
+            list(pool.map(_floor_chunk, chunks))
+    return {"records": len(entries), "seconds": time.perf_counter() - started}
+
+
+# -- profile -------------------------------------------------------------------------------------
+
+
+def profile(records: list[tuple[str, bytes]], fhir_version: str) -> list[tuple[str, float]]:
+    """Milliseconds per record for each stage, over the corpus once (after a warm-up pass)."""
+    from adapter.batch.validate import load_validator
+    from adapter.readers import read_items
+    from adapter.record import TrialRecord
+    from mappings import ids
+    from mappings.group import to_fhir_group
+    from mappings.location import to_fhir_locations
+    from mappings.organization import to_fhir_organizations
+    from mappings.plan_definition import to_fhir_plan_definition
+    from mappings.practitioner import to_fhir_practitioner_roles, to_fhir_practitioners
+    from mappings.r4 import to_r4
+    from mappings.research_study import to_fhir_research_study
+
+    totals: dict[str, float] = {}
+
+    def timed(stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        start = time.perf_counter()
+        result = fn(*args)
+        totals[stage] = totals.get(stage, 0.0) + time.perf_counter() - start
+        return result
+
+    from adapter.pipeline import convert_bytes
+
+    validator = load_validator(fhir_version)[1]
+    for suffix, data in records[:200]:  # warm-up: lazy code tables, caches
+        list(convert_bytes(data, f"x{suffix}", fhir_version))
+    every = max(1, len(records) // 300)  # validation is slow: timed on every n-th record
+    count = sampled = 0
+    for index, (suffix, data) in enumerate(records):
+        items = timed("reader (parse + TrialRecord)", lambda d=data, s=suffix: list(read_items(d, f"x{s}")))
+        for item in items:
+            record = item.record
+            if record is None:
+                continue
+            count += 1
+            dumped = record.model_dump()
+            timed("  of which TrialRecord validation", TrialRecord.model_validate, dumped)
+            resources = [timed("map ResearchStudy", to_fhir_research_study, record)]
+            if ids.has_protocol(record):
+                resources.append(timed("map PlanDefinition", to_fhir_plan_definition, record))
+            resources.append(timed("map Group", to_fhir_group, record))
+            resources += timed("map Organization", to_fhir_organizations, record)
+            resources += timed("map Location", to_fhir_locations, record)
+            resources += timed("map Practitioner", to_fhir_practitioners, record)
+            resources += timed("map PractitionerRole", to_fhir_practitioner_roles, record)
+            if fhir_version == "4.0":
+                resources = timed("R5 -> R4 conversion", to_r4, resources)
+            timed("serialise (orjson)", lambda rs=resources: [orjson.dumps(r) for r in rs])
+            if index % every == 0:
+                sampled += 1
+                timed("validate, all resources (sampled)", lambda rs=resources: [validator(r) for r in rs])
+    return [(stage, seconds * 1000 / (sampled if "sampled" in stage else count)) for stage, seconds in totals.items()]
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def _line(label: str, result: dict[str, Any], floor_rate: float | None = None) -> str:
+    rate = result["records"] / result["seconds"]
+    text = f"{label:<38} {rate:>9,.0f} rec/s"
+    if "resources" in result:
+        text += f" {result['resources'] / result['seconds']:>10,.0f} res/s"
+    if floor_rate:
+        text += f"  floor/this {floor_rate / rate:5.1f}x"
+    if "peak_total_mb" in result:
+        text += f"  peak {result['peak_total_mb']:,.0f} MB (parent {result['peak_parent_mb']:,.0f} MB)"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--synthetic", type=int, default=100_000)
+    parser.add_argument("--work", type=Path, default=None, help="keep inputs/outputs here (default: temp dir)")
+    parser.add_argument("--versions", default="4.0,5.0")
+    parser.add_argument("--jobs", default="1,2")
+    parser.add_argument("--skip-full", action="store_true", help="no --validate full runs")
+    parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--profile-only", action="store_true")
+    args = parser.parse_args()
+
+    records = corpus_records()
+    versions = args.versions.split(",")
+    if args.profile_only:
+        for version in versions:
+            print(f"\nper-record stages, FHIR {version} ({len(records)} corpus records):")
+            for stage, ms in profile(records, version):
+                print(f"  {stage:<36} {ms:8.3f} ms")
+        return
+    work = args.work or Path(tempfile.mkdtemp(prefix="t2f-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work directory: {work}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+    source = build_zip(work / f"corpus-{args.records}.zip", args.records, records)
+    print(f"input: {source.name}, {args.records:,} studies, {source.stat().st_size / 1e6:,.0f} MB")
+    jobs_list = [int(j) for j in args.jobs.split(",")]
+    peaks = []
+    for version in versions:
+        print(f"\nFHIR {version}")
+        floors = {}
+        for jobs in jobs_list:
+            result = floor(source, records, version, jobs)
+            floors[jobs] = result["records"] / result["seconds"]
+            print(_line(f"floor (parse + orjson), {jobs} proc", result))
+        for validate in ("none", "full") if not args.skip_full else ("none",):
+            for jobs in jobs_list:
+                result = run_convert(source, work / "out", version, jobs, validate)
+                peaks.append(result["peak_total_mb"])
+                print(_line(f"convert --validate {validate} --jobs {jobs}", result, floors[jobs]), flush=True)
+    if not args.skip_synthetic:
+        synthetic = build_zip(work / f"synthetic-{args.synthetic}.zip", args.synthetic, records)
+        print(f"\nsynthetic: {args.synthetic:,} studies, {synthetic.stat().st_size / 1e6:,.0f} MB")
+        result = run_convert(synthetic, work / "out-synthetic", "4.0", 2, "none")
+        print(_line("convert --validate none --jobs 2 (R4)", result))
+        print(
+            f"peak memory: {result['peak_total_mb']:,.0f} MB for {args.synthetic:,} studies vs "
+            f"{min(peaks) if peaks else float('nan'):,.0f}-{max(peaks) if peaks else float('nan'):,.0f} MB "
+            f"for {args.records:,}"
+        )
+        synthetic.unlink()
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
