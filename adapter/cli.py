@@ -168,6 +168,26 @@ def convert(
 
 
 @app.command()
+def validate(
+    paths: Annotated[list[str], typer.Argument(help="Resources, Bundles, NDJSON, directories; JSON or FHIR XML; '-'.")],
+    fhir_version: Annotated[FhirVersion, typer.Option("--fhir-version", help="4.0 (4.0.1) or 5.0 (5.0.0).")] = (
+        FhirVersion.r4
+    ),
+    summary: Annotated[bool, typer.Option("--summary", help="Readable summary instead of OperationOutcomes.")] = False,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="Also check a profile's rules ('trial2fhir': what we promise).")
+    ] = None,
+) -> None:
+    """Validate FHIR resources: structure, bindings, invariants, references; prints OperationOutcomes.
+
+    Exit 0 when no input has errors, 1 when some do, 2 on usage errors or unreadable input.
+    """
+    from adapter.validation.cli import validate_command
+
+    raise typer.Exit(validate_command(paths, fhir_version.value, summary, profile))
+
+
+@app.command()
 def versions() -> None:
     """List the FHIR versions trial2fhir writes."""
     for short, full in FHIR_VERSIONS.items():

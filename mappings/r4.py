@@ -497,12 +497,27 @@ CONVERTERS: dict[str, Callable[[Resource, dict[str, Resource]], Resource]] = {
 }
 
 
+R4_RESEARCH_STUDY_STATUS_CODES = frozenset({
+    "active", "administratively-completed", "approved", "closed-to-accrual", "closed-to-accrual-and-intervention",
+    "completed", "disapproved", "in-review", "temporarily-closed-to-accrual",
+    "temporarily-closed-to-accrual-and-intervention", "withdrawn",
+})  # fmt: skip
+"""The codes of research-study-status as published with R4; R5 added the others to the same URL."""
+
+
 def _r4_systems(value: Any) -> None:
-    """Rewrite, in place, every Coding system that has a different canonical URL in R4."""
+    """Rewrite, in place, Coding systems R4 knows under another URL, and mark R5-only codes with their version."""
     if isinstance(value, dict):
         system = value.get("system")
         if system in R4_SYSTEM and "code" in value:
             value["system"] = R4_SYSTEM[system]
+        elif (
+            system == RESEARCH_STUDY_STATUS
+            and value.get("code") not in R4_RESEARCH_STUDY_STATUS_CODES
+            and "version" not in value
+        ):
+            # Same URL, codes R4's edition lacks: the Coding says which edition defines them.
+            value["version"] = "5.0.0"
         for item in value.values():
             if isinstance(item, dict | list):
                 _r4_systems(item)

@@ -158,3 +158,14 @@ def test_r4_status_never_defaults_to_active(progress, expected):
     from mappings.r4 import _r4_status
 
     assert _r4_status(progress) == expected
+
+
+def test_r5_only_status_codes_carry_their_code_system_version():
+    from mappings.r4 import R4_RESEARCH_STUDY_STATUS_CODES
+
+    assert R4_RESEARCH_STUDY_STATUS_CODES == R4_STATUS_CODES
+    for record in RECORDS:
+        for resource in to_r4(to_fhir_resources(record)):
+            for _, node in walk(resource):
+                if node.get("system") == "http://hl7.org/fhir/research-study-status":
+                    assert (node["code"] in R4_STATUS_CODES) == ("version" not in node), node
