@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -148,7 +149,12 @@ async def convert(release: str, request: Request) -> Response:
     if len(documents) == 1:
         return render(documents[0], negotiated, fv)
     return render(
-        {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": d} for d in documents]},
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            # R5 bdl-15: entries of a collection need a fullUrl; these Bundles have no RESTful identity
+            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": d} for d in documents],
+        },
         negotiated,
         fv,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -384,7 +385,9 @@ def run_search(
             "not-supported",
             "ignored search parameters (not supported here): " + ", ".join(spec.ignored),
         )
-        entries.append({"resource": operation_outcome([issue]), "search": {"mode": "outcome"}})
+        # R5 bdl-15: every searchset entry needs a fullUrl, the outcome too
+        outcome_entry = {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": operation_outcome([issue])}
+        entries.append({**outcome_entry, "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": secrets.token_hex(16),
