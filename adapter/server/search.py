@@ -158,6 +158,15 @@ class _Builder:
         sql = f"{self.alias}.rid {op} (SELECT rid FROM {table} WHERE fv = ? AND rtype = ? AND {cond})"
         return sql, [self.fv, self.rtype, *values]
 
+    def _in_any(self, table: str, alternatives: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+        """``rid IN (... UNION ALL ...)``: each alternative keeps its own index lookup (an OR inside one
+        subquery would make both databases scan every row of the parameter)."""
+        parts, params = [], []
+        for cond, values in alternatives:
+            parts.append(f"SELECT rid FROM {table} WHERE fv = ? AND rtype = ? AND {cond}")
+            params.extend([self.fv, self.rtype, *values])
+        return f"{self.alias}.rid IN ({' UNION ALL '.join(parts)})", params
+
     def condition(self, key: str, value: str) -> tuple[str, list[Any]]:
         if key.startswith("_has:"):
             return self._has(key, value)
@@ -250,9 +259,15 @@ class _Builder:
         if system is None:
             if not code:
                 raise FhirError(400, f"{param.code} needs a value", "invalid")
-            by_code = self._in("idx_token", "param = ? AND code = ?", param.code, code)
-            by_text = self._in("idx_string", "param = ? AND norm = ?", param.code + TEXT_SUFFIX, normalize_text(code))
-            return f"({by_code[0]} OR {by_text[0]})", by_code[1] + by_text[1]
+            by_code = (
+                "SELECT rid FROM idx_token WHERE fv = ? AND rtype = ? AND param = ? AND code = ?",
+                [self.fv, self.rtype, param.code, code],
+            )
+            by_text = (
+                "SELECT rid FROM idx_string WHERE fv = ? AND rtype = ? AND param = ? AND norm = ?",
+                [self.fv, self.rtype, param.code + TEXT_SUFFIX, normalize_text(code)],
+            )
+            return f"{self.alias}.rid IN ({by_code[0]} UNION ALL {by_text[0]})", by_code[1] + by_text[1]
         if not code:
             return self._in("idx_token", "param = ? AND sys = ?", param.code, system)
         if system == "":
@@ -271,13 +286,13 @@ class _Builder:
         if system is not None:
             wanted = canonical_system(system)
             keys = [k for k in keys if k[0] == wanted]
-            clauses = " OR ".join("(sys = ? AND code = ?)" for _ in keys)
-            flat = [v for key in keys for v in key]
-            return self._in("idx_token", f"param = ? AND ({clauses})", param.code, *flat)
+            return self._in_any(
+                "idx_token", [("param = ? AND code = ? AND sys = ?", [param.code, code, sys]) for sys, code in keys]
+            )
         # No system: the value in any system, or a registry number the value contains under its registry.
-        clauses = ["code = ?"] + ["(sys = ? AND code = ?)" for _ in keys[1:]]
-        flat = [normalize_identifier(value)] + [v for key in keys[1:] for v in key]
-        return self._in("idx_token", f"param = ? AND ({' OR '.join(clauses)})", param.code, *flat)
+        alternatives = [("param = ? AND code = ?", [param.code, normalize_identifier(value)])]
+        alternatives += [("param = ? AND code = ? AND sys = ?", [param.code, code, sys]) for sys, code in keys[1:]]
+        return self._in_any("idx_token", alternatives)
 
     # strings and uris
 
