@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import gc
 import hashlib
 import multiprocessing
@@ -140,9 +141,11 @@ _NOT_CONVERTER = ("adapter/server/", "adapter/store/", "adapter/cli.py")
 _VALIDATOR = "adapter/validation/"
 
 
+@functools.cache
 def converter_fingerprint(validating: bool = True) -> str:
     """Digest of the converter's code and code tables: any change invalidates incremental reuse and
-    refuses a resume (its output would mix two converters).  The validator counts only when used."""
+    refuses a resume (its output would mix two converters).  The validator counts only when used.
+    Computed once per process: a process runs the code it imported, whatever changes on disk later."""
     digest = hashlib.sha256()
     skipped = _NOT_CONVERTER if validating else (*_NOT_CONVERTER, _VALIDATOR)
     for package in (adapter, mappings):
