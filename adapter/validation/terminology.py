@@ -107,5 +107,10 @@ def check_known_system(definitions: Definitions, coding: dict[str, Any], express
     codes = definitions.code_systems.get(system)
     if codes is None or code in codes:
         return None
+    version = coding.get("version")
+    if isinstance(version, str) and not definitions.fhir_version.startswith(version.rsplit(".", 1)[0]):
+        # The Coding names another edition of the system (e.g. an R5 code carried in R4 through a
+        # cross-version extension): the edition this package holds cannot judge it.
+        return None
     name = definitions.code_system_names.get(system, system)
     return Issue("warning", "code-invalid", f"Unknown code '{code}' in the code system {name} ({system})", expression)

@@ -344,3 +344,20 @@ def test_agrees_with_the_checker_self_test_data() -> None:
         assert flagged == (verdict != "valid"), (name, outcome["issue"])
         if verdict == "valid":
             assert outcome["issue"][0]["severity"] == "information", (name, outcome["issue"])
+
+
+def test_unknown_code_warning_respects_the_codings_edition() -> None:
+    # recruiting is an R5 research-study-status code; R4 output carries it with version 5.0.0
+    def study(coding: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resourceType": "ResearchStudy",
+            "id": "x",
+            "status": "active",
+            "category": [{"coding": [coding]}],
+        }
+
+    base = {"system": "http://hl7.org/fhir/research-study-status", "code": "recruiting"}
+    unversioned = validate_resource(study(base), "4.0")
+    assert any("Unknown code 'recruiting'" in i["diagnostics"] for i in unversioned["issue"])
+    versioned = validate_resource(study({**base, "version": "5.0.0"}), "4.0")
+    assert not any("recruiting" in i["diagnostics"] for i in versioned["issue"])
