@@ -266,6 +266,13 @@ class Store(ABC):
     def load_page(self, token: str, max_age_s: float) -> tuple[list[str], int] | None: ...
 
     @abstractmethod
+    def has_page(self, token: str, max_age_s: float) -> bool: ...
+
+    @abstractmethod
+    def generation(self, fv: str, rtype: str) -> int:
+        """Changes whenever a resource of the type is written (the latest ``updated_us``)."""
+
+    @abstractmethod
     def is_ingested(self, source_key: str) -> bool: ...
 
     @abstractmethod
@@ -683,7 +690,9 @@ class SqlStore(Store):
 
         def work(tx: Tx) -> None:
             tx.execute(
-                "INSERT INTO search_pages (token, created_us, total, ids) VALUES (?, ?, ?, ?)",
+                "INSERT INTO search_pages (token, created_us, total, ids) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (token) DO UPDATE SET created_us = excluded.created_us, total = excluded.total, "
+                "ids = excluded.ids",
                 (token, stamp, total, "\n".join(ids)),
             )
 
@@ -699,6 +708,21 @@ class SqlStore(Store):
             return None
         ids = str(row[1])
         return (ids.split("\n") if ids else []), int(row[0])
+
+    def has_page(self, token: str, max_age_s: float) -> bool:
+        cutoff = now_us() - int(max_age_s * 1_000_000)
+        with self.connection() as conn:
+            row = self.execute(
+                conn, "SELECT 1 FROM search_pages WHERE token = ? AND created_us >= ?", (token, cutoff)
+            ).fetchone()
+        return row is not None
+
+    def generation(self, fv: str, rtype: str) -> int:
+        with self.connection() as conn:
+            row = self.execute(
+                conn, "SELECT MAX(updated_us) FROM resources WHERE fv = ? AND rtype = ?", (fv, rtype)
+            ).fetchone()
+        return int(row[0] or 0)
 
     def expire_pages(self, max_age_s: float, every_s: float = 60.0) -> None:
         """Delete expired snapshots (at most once per ``every_s`` per process)."""

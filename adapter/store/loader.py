@@ -176,6 +176,8 @@ def _convert_job(job: tuple[str, bytes]) -> tuple[str, str, list[RecordResources
         return source, source_key(data), convert_both(data, source)
     except Trial2FhirError as error:
         return source, source_key(data), str(error)
+    except Exception as error:  # a converter bug must not stop a bulk load: report the file and go on
+        return source, source_key(data), f"{source}: internal error: {type(error).__name__}: {error} (please report)"
 
 
 def load_paths(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -242,13 +243,23 @@ def _page_ids(
         ids = found[:limit]
         snapshot = None
         if total > spec.count:
-            snapshot = secrets.token_urlsafe(18)
-            store.save_page(snapshot, ids, total)
-            store.expire_pages(settings.page_ttl_s)
+            # Keyed by the query and the type's generation: a repeated search with no write in between
+            # reuses the snapshot instead of writing one per request.
+            snapshot = _snapshot_key(store, spec)
+            if not store.has_page(snapshot, settings.page_ttl_s):
+                store.save_page(snapshot, ids, total)
+                store.expire_pages(settings.page_ttl_s)
     if offset + spec.count <= len(ids) or len(ids) >= total:
         return ids[offset : offset + spec.count], total, snapshot
     # Past the snapshot (more than snapshot_limit matches): the live result, paged by offset.
     return store.search_ids(spec.query, spec.count, offset), total, snapshot
+
+
+def _snapshot_key(store: Store, spec: SearchSpec) -> str:
+    query = spec.query
+    key = [spec.fv, spec.rtype, query.where, query.params, query.order, query.order_params]
+    key.append(store.generation(spec.fv, spec.rtype))
+    return hashlib.sha256(orjson.dumps(key)).hexdigest()[:32]
 
 
 def _includes(store: Store, spec: SearchSpec, matches: list[Stored], limit: int) -> list[Stored]:

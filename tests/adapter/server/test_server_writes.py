@@ -376,3 +376,22 @@ def test_transaction_resolves_placeholders_and_conditions(client: httpx.Client) 
 )
 def test_bad_transactions(client: httpx.Client, bundle: dict[str, Any], message: str) -> None:
     assert_outcome(client.post("/fhir/R4", json=bundle), 400, contains=message)
+
+
+def test_paging_is_stable_while_writers_work(client: httpx.Client) -> None:
+    for number in range(30):
+        client.put(f"/fhir/R4/Organization/p{number:02d}", json=org(f"p{number:02d}", f"Paged {number}"))
+    first = client.get("/fhir/R4/Organization", params={"name": "paged", "_count": 10, "_sort": "_id"}).json()
+    assert first["total"] == 30
+    seen = [e["resource"]["id"] for e in first["entry"]]
+    url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    client.delete("/fhir/R4/Organization/p00")
+    client.put("/fhir/R4/Organization/p00a", json=org("p00a", "Paged new"))
+    while url:
+        page = client.get(url).json()
+        assert page["total"] == 30, "the snapshot's total"
+        seen += [e["resource"]["id"] for e in page["entry"]]
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), "")
+    assert seen == [f"p{n:02d}" for n in range(30)], "no shift, no duplicate, no newcomer mid-way"
+    again = client.get("/fhir/R4/Organization", params={"name": "paged", "_count": 10, "_sort": "_id"}).json()
+    assert again["total"] == 30 and again["entry"][0]["resource"]["id"] == "p00a", "a new search sees the writes"
