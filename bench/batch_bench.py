@@ -87,8 +87,12 @@ def build_zip(path: Path, count: int, records: list[tuple[str, bytes]]) -> Path:
 # -- measuring a run -----------------------------------------------------------------------------
 
 
-def _tree_rss_kib(root: int) -> tuple[int, int]:
-    """(RSS of ``root``, RSS of every process in its session) in KiB, from /proc."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_sample(root: int, cpu: dict[int, float]) -> tuple[int, int]:
+    """(RSS of ``root``, RSS of every process in its session) in KiB, from /proc; records each
+    process's CPU seconds (user + system) in ``cpu`` (the last sample before it exits counts)."""
     total = own = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -98,6 +102,7 @@ def _tree_rss_kib(root: int) -> tuple[int, int]:
                 fields = f.read().rsplit(b")", 1)[1].split()
             if int(fields[3]) != root and int(entry) != root:  # fields[3]: session id
                 continue
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
             with open(f"/proc/{entry}/status", "rb") as f:
                 for line in f:
                     if line.startswith(b"VmRSS:"):
@@ -119,8 +124,9 @@ def run_convert(source: Path, out: Path, fhir_version: str, jobs: int, validate:
     started = time.perf_counter()
     proc = subprocess.Popen(command, start_new_session=True, stderr=subprocess.PIPE)
     peak_parent = peak_total = 0
+    cpu: dict[int, float] = {}
     while proc.poll() is None:
-        own, total = _tree_rss_kib(proc.pid)
+        own, total = _tree_sample(proc.pid, cpu)
         peak_parent, peak_total = max(peak_parent, own), max(peak_total, total)
         time.sleep(0.2)
     elapsed = time.perf_counter() - started
@@ -137,6 +143,7 @@ def run_convert(source: Path, out: Path, fhir_version: str, jobs: int, validate:
         "seconds": elapsed,
         "peak_parent_mb": peak_parent / 1024,
         "peak_total_mb": peak_total / 1024,
+        "cpu_s": sum(cpu.values()),
         "validation": details["validation"],
     }
 
@@ -179,9 +186,14 @@ def floor(source: Path, records: list[tuple[str, bytes]], fhir_version: str, job
     entries = [e for e in iter_entries(source) if not e.is_dir]
     chunks = [(str(source), entries[i : i + 500], i) for i in range(0, len(entries), 500)]
     if jobs == 1:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for chunk in chunks:
             _floor_chunk(chunk)
+        return {
+            "records": len(entries),
+            "seconds": time.perf_counter() - started,
+            "cpu_s": time.process_time() - cpu_started,
+        }
     else:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
             list(pool.map(abs, range(jobs * 4)))  # start the workers before the clock
@@ -258,6 +270,8 @@ def _line(label: str, result: dict[str, Any], floor_rate: float | None = None) -
         text += f" {result['resources'] / result['seconds']:>10,.0f} res/s"
     if floor_rate:
         text += f"  floor/this {floor_rate / rate:5.1f}x"
+    if result.get("cpu_s"):
+        text += f"  {result['cpu_s'] * 1000 / result['records']:6.2f} CPU-ms/rec"
     if "peak_total_mb" in result:
         text += f"  peak {result['peak_total_mb']:,.0f} MB (parent {result['peak_parent_mb']:,.0f} MB)"
     return text
