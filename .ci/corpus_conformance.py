@@ -28,7 +28,7 @@ from adapter.errors import Trial2FhirError
 from adapter.pipeline import convert_bytes
 from adapter.serialize import to_ndjson_line
 
-FOLDERS = ("ctgov-v2-json", "ctgov-xml")
+FOLDERS = ("ctgov-v2-json", "ctgov-xml", "who-ictrp-xml")
 
 
 def convert_corpus(
