@@ -260,6 +260,102 @@ def profile(records: list[tuple[str, bytes]], fhir_version: str) -> list[tuple[s
     return [(stage, seconds * 1000 / (sampled if "sampled" in stage else count)) for stage, seconds in totals.items()]
 
 
+# -- loading into the store -------------------------------------------------------------------------
+
+PG_URL = os.environ.get("TRIAL2FHIR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _store_urls(work: Path) -> list[tuple[str, str]]:
+    import uuid
+
+    urls = [("SQLite", f"sqlite:///{work}/load-{uuid.uuid4().hex[:6]}.sqlite3")]
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+        urls.append(("PostgreSQL", f"{PG_URL}?schema=t2f_bench_{uuid.uuid4().hex[:8]}"))
+    except Exception:
+        print("PostgreSQL not reachable: skipped")
+    return urls
+
+
+def _drop(store: Any, url: str) -> None:
+    if url.startswith("postgresql"):
+        store.drop_schema()
+    store.close()
+
+
+def _http_put_rate(resources: list[dict[str, Any]], work: Path) -> float:
+    """Resources/s when each is PUT over HTTP to ``trial2fhir serve`` (one request per resource)."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TRIAL2FHIR_WRITE_TOKENS": "bench", "TRIAL2FHIR_FIXTURES": "false"}
+    command = [
+        sys.executable, "-c", "from adapter.cli import main; main()", "serve", "--port", str(port),
+        "--db", f"sqlite:///{work}/http.sqlite3",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=60, headers={"Authorization": "Bearer bench"}) as client:
+            for _ in range(200):
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            started = time.perf_counter()
+            for resource in resources:
+                response = client.put(
+                    f"/fhir/R4/{resource['resourceType']}/{resource['id']}",
+                    content=orjson.dumps(resource),
+                    headers={"Content-Type": "application/fhir+json"},
+                )
+                response.raise_for_status()
+            return len(resources) / (time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def load_figures(records: list[tuple[str, bytes]], work: Path, count: int) -> None:
+    from adapter.batch.load import load_export, load_records
+    from adapter.store import open_store
+
+    source = build_zip(work / f"load-{count}.zip", count, records)
+    export = work / "load-export"
+    run_convert(source, export, "4.0", 2, "none")
+    manifest = orjson.loads((export / "manifest.json").read_bytes())
+    resources = sum(item["count"] for item in manifest["output"])
+    print(f"\nloading {count:,} studies ({resources:,} R4 resources in the export)")
+    for (name, url), (_, records_url) in zip(_store_urls(work), _store_urls(work), strict=True):
+        store = open_store(url)
+        started = time.perf_counter()
+        load_export(store, export)
+        seconds = time.perf_counter() - started
+        print(
+            f"  {name:<10} export dir (R4)          {resources / seconds:>9,.0f} resources/s "
+            f"{count / seconds:>7,.0f} studies/s"
+        )
+        _drop(store, url)
+        store = open_store(records_url)
+        started = time.perf_counter()
+        summary = load_records(store, [str(source)], jobs=2)
+        seconds = time.perf_counter() - started
+        print(
+            f"  {name:<10} records (R4 + R5), 2 jobs {summary.resources / seconds:>9,.0f} resources/s "
+            f"{summary.records / seconds:>7,.0f} studies/s"
+        )
+        _drop(store, records_url)
+    sample = [orjson.loads(line) for line in (export / "ResearchStudy.ndjson").read_bytes().splitlines()[:300]]
+    print(f"  HTTP PUT, one request per resource (SQLite) {_http_put_rate(sample, work):>9,.0f} resources/s")
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 
@@ -285,8 +381,13 @@ def main() -> None:
     parser.add_argument("--versions", default="4.0,5.0")
     parser.add_argument("--jobs", default="1,2")
     parser.add_argument("--skip-full", action="store_true", help="no --validate full runs")
+    parser.add_argument(
+        "--full-records", type=int, default=None, help="studies for the --validate full runs (default: --records)"
+    )
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--profile-only", action="store_true")
+    parser.add_argument("--load-only", action="store_true", help="only the store load figures")
+    parser.add_argument("--load-records", type=int, default=2_000)
     args = parser.parse_args()
 
     records = corpus_records()
@@ -300,6 +401,9 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="t2f-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work directory: {work}; {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+    if args.load_only:
+        load_figures(records, work, args.load_records)
+        return
     source = build_zip(work / f"corpus-{args.records}.zip", args.records, records)
     print(f"input: {source.name}, {args.records:,} studies, {source.stat().st_size / 1e6:,.0f} MB")
     jobs_list = [int(j) for j in args.jobs.split(",")]
@@ -312,10 +416,14 @@ def main() -> None:
             floors[jobs] = result["records"] / result["seconds"]
             print(_line(f"floor (parse + orjson), {jobs} proc", result))
         for validate in ("none", "full") if not args.skip_full else ("none",):
+            count = args.full_records if validate == "full" and args.full_records else args.records
+            run_source = source if count == args.records else build_zip(work / f"corpus-{count}.zip", count, records)
             for jobs in jobs_list:
-                result = run_convert(source, work / "out", version, jobs, validate)
+                result = run_convert(run_source, work / "out", version, jobs, validate)
                 peaks.append(result["peak_total_mb"])
-                print(_line(f"convert --validate {validate} --jobs {jobs}", result, floors[jobs]), flush=True)
+                label = f"convert --validate {validate} --jobs {jobs}"
+                label += f" ({count:,})" if count != args.records else ""
+                print(_line(label, result, floors[jobs]), flush=True)
     if not args.skip_synthetic:
         synthetic = build_zip(work / f"synthetic-{args.synthetic}.zip", args.synthetic, records)
         print(f"\nsynthetic: {args.synthetic:,} studies, {synthetic.stat().st_size / 1e6:,.0f} MB")
@@ -327,6 +435,7 @@ def main() -> None:
             f"for {args.records:,}"
         )
         synthetic.unlink()
+    load_figures(records, work, args.load_records)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
