@@ -14,6 +14,7 @@ failed record whose OperationOutcome lists the issues.  Warnings are not failure
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -66,14 +67,26 @@ def _model_validator(fhir_version: str) -> Validator:
     return validate
 
 
+_PROBE = {"resourceType": "Organization", "id": "probe", "name": "Probe"}
+"""A valid resource: any issue on it means the validator itself cannot work (e.g. no definitions)."""
+
+
+@functools.cache
 def load_validator(fhir_version: str) -> tuple[str, Validator]:
-    """(name, validator): the project's validator when available, else fhir.resources models."""
+    """(name, validator): the project's validator when it works, else fhir.resources models.
+
+    The project's validator is probed on a valid resource first: when its definitions cannot be
+    loaded it reports a fatal issue on everything, which would fail every record of a batch."""
+    models = "R4B" if fhir_version == "4.0" else "R5"
     try:
         validator = _project_validator(fhir_version)
+        problems = validator(_PROBE)
+    except Exception as error:  # not installed, or broken: fall back, and say which ran
+        problems = [{"diagnostics": f"{type(error).__name__}: {error}"}]
+    if not problems:
         return "trial2fhir (adapter.validation)", validator
-    except Exception:  # not installed, or mid-development and broken: fall back, and say which ran
-        models = "R4B" if fhir_version == "4.0" else "R5"
-        return f"fhir.resources {models} models", _model_validator(fhir_version)
+    reason = " ".join(str(problems[0].get("diagnostics", "")).split())[:200]
+    return f"fhir.resources {models} models (adapter.validation unusable: {reason})", _model_validator(fhir_version)
 
 
 def validator_name(fhir_version: str) -> str:

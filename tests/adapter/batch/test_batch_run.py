@@ -212,3 +212,18 @@ def test_stdin_ndjson(tmp_path: Path) -> None:
     assert locators == ["<stdin>#6"]
     assert len(ndjson(out / "ResearchStudy.ndjson")) == 5
     assert cli("convert", "-", "--out", str(out), "--resume", stdin=data).returncode == 2
+
+
+def test_unusable_project_validator_falls_back_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(fhir_version: str) -> object:
+        return lambda resource: [{"severity": "fatal", "diagnostics": "definitions cannot be loaded"}]
+
+    monkeypatch.setattr(batch_validate, "_project_validator", broken)
+    batch_validate.load_validator.cache_clear()
+    try:
+        name, validate = batch_validate.load_validator("4.0")
+        assert name.startswith("fhir.resources R4B models") and "definitions cannot be loaded" in name
+        assert validate({"resourceType": "Organization", "id": "x", "name": "X"}) == []
+        assert validate({"resourceType": "Organization", "id": "x", "active": [1, 2]})[0]["code"] == "structure"
+    finally:
+        batch_validate.load_validator.cache_clear()
