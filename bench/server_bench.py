@@ -5,7 +5,7 @@ unreachable)::
 
     .venv/bin/python bench/server_bench.py                          # both stores, 8 clients, 20 s a scenario
     .venv/bin/python bench/server_bench.py --store sqlite --clients 16 --seconds 30
-    .venv/bin/python bench/server_bench.py --db-dir /var/tmp/bench  # keep (and reuse) the SQLite file
+    .venv/bin/python bench/server_bench.py --db-dir /var/tmp/trial2fhir-server-bench  # keep (and reuse) the SQLite file
 
 For each store: load the corpus (``load_paths``, timed; an existing SQLite file in ``--db-dir`` is
 reused), start ``trial2fhir serve`` as a separate process (so the load generator does not share

@@ -18,6 +18,8 @@ from adapter.store.params import CUSTOM_BASE, RESOURCE_TYPES, SearchParam, custo
 OPERATION_BASE = "https://trial2fhir.org/fhir/OperationDefinition/"
 CAPABILITY_BASE = "https://trial2fhir.org/fhir/CapabilityStatement/"
 VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+BULK_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+"""Served by ``routers/export.py``."""
 INTERACTIONS = ("read", "vread", "update", "delete", "history-instance", "create", "search-type")
 COMMON_PARAMS = (
     ("_id", "token", "http://hl7.org/fhir/SearchParameter/Resource-id", "Logical id of the resource"),
@@ -269,6 +271,14 @@ def capability_statement(fhir_version: str, base_url: str, settings: Settings, a
         for code in OPERATIONS
     ]
     operations.append({"name": "validate", "definition": VALIDATE, "documentation": "Validate a resource"})
+    operations.append(
+        {
+            "name": "export",
+            "definition": BULK_EXPORT,
+            "documentation": "Bulk Data export (NDJSON, asynchronous: Prefer: respond-async), system level and "
+            "GET /{type}/$export",
+        }
+    )
     return {
         "resourceType": "CapabilityStatement",
         "id": f"trial2fhir-{release.lower()}",

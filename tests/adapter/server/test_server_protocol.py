@@ -229,7 +229,7 @@ def test_capability_statement(client: httpx.Client, loaded: Any) -> None:
         }
         assert "ResearchStudy:protocol" in study["searchInclude"]
         assert "ResearchStudy:site" in resources["Location"]["searchRevInclude"]
-        assert {o["name"] for o in rest["operation"]} == {"convert", "ingest", "validate"}
+        assert {o["name"] for o in rest["operation"]} == {"convert", "ingest", "validate", "export"}
         assert rest["interaction"] == [{"code": "transaction"}]
         custom = [p for p in study["searchParam"] if "trial2fhir.org" in p["definition"]]
         expected = {"condition", "phase", "enrollment"} if release == "R4" else {"sponsor", "progress-status"}
