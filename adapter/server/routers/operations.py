@@ -32,6 +32,7 @@ from adapter.server.fhir_io import (
 from adapter.server.openapi import FHIR_BODY, REGISTRY_BODY, WRITE_RESPONSES
 from adapter.store import Tx
 from adapter.store.loader import RecordResources, convert_both, store_records
+from adapter.store.params import RESOURCE_TYPES
 
 router = APIRouter(tags=["operations"])
 
@@ -172,7 +173,7 @@ async def ingest(release: str, request: Request) -> Response:
     fv = fhir_version(release)
     ctx = get_context(request)
     negotiated = negotiate(request, fv)
-    ctx.require(request, "write")
+    ctx.require(request, "write", RESOURCE_TYPES)  # a registry record writes every type
     body = await read_body(request, ctx.settings.max_body_bytes)
     data, _ = registry_input(request, body, fv, ctx.settings.max_json_depth)
     try:

@@ -464,7 +464,7 @@ async def transaction(release: str, request: Request) -> Response:
     fv = fhir_version(release)
     ctx = get_context(request)
     negotiated = negotiate(request, fv)
-    ctx.require(request, "write")
+    ctx.require(request, "write", ())  # authenticated writer; the types are checked once the Bundle is read
     body = await read_body(request, ctx.settings.max_body_bytes)
     bundle = parse_resource(body, body_kind(request, body), fv, ctx.settings.max_json_depth)
     base = ctx.base_url(request, fv)

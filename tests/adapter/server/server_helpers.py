@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -124,3 +124,36 @@ def assert_outcome(response: httpx.Response, status: int, *, contains: str | Non
     if contains is not None:
         assert contains.lower() in text.lower(), text
     return body
+
+
+class ScopedTokens:
+    """A stand-in for a JWT authenticator plug-in: tokens map to SMART scopes."""
+
+    TOKENS: ClassVar[dict[str, frozenset[str]]] = {
+        "org-writer": frozenset({"system/Organization.write", "system/*.read"}),
+        "v2-reader": frozenset({"system/*.rs"}),
+    }
+
+    def authenticate(self, token: str) -> Any:
+        from adapter.server.auth import Principal
+
+        scopes = self.TOKENS.get(token)
+        return Principal(f"client:{token}", scopes) if scopes is not None else None
+
+    def capability_security(self) -> dict[str, Any]:
+        return {
+            "service": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                            "code": "SMART-on-FHIR",
+                        }
+                    ]
+                }
+            ]
+        }
+
+
+def scoped_authenticator(settings: Any) -> ScopedTokens:
+    return ScopedTokens()

@@ -395,3 +395,41 @@ def test_paging_is_stable_while_writers_work(client: httpx.Client) -> None:
     assert seen == [f"p{n:02d}" for n in range(30)], "no shift, no duplicate, no newcomer mid-way"
     again = client.get("/fhir/R4/Organization", params={"name": "paged", "_count": 10, "_sort": "_id"}).json()
     assert again["total"] == 30 and again["entry"][0]["resource"]["id"] == "p00a", "a new search sees the writes"
+
+
+def test_plugged_in_authenticator_and_scopes(tmp_path: Path) -> None:
+    from server_helpers import start
+
+    from adapter.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/scoped.sqlite3")
+    running = start(store, "sqlite", authenticator="server_helpers:scoped_authenticator")
+    try:
+        with running.client() as client:
+            writer = auth("org-writer")
+            assert client.put("/fhir/R4/Organization/o1", json=org("o1", "A"), headers=writer).status_code == 201
+            study = {"resourceType": "ResearchStudy", "id": "s1", "status": "active"}
+            assert_outcome(
+                client.put("/fhir/R4/ResearchStudy/s1", json=study, headers=writer), 403, contains="ResearchStudy"
+            )
+            assert_outcome(client.post("/fhir/R4/$ingest", content=SEED_JSON.read_bytes(), headers=writer), 403)
+            only_orgs = {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [{"resource": org("o2", "B"), "request": {"method": "PUT", "url": "Organization/o2"}}],
+            }
+            assert client.post("/fhir/R4", json=only_orgs, headers=writer).status_code == 200
+            mixed = dict(
+                only_orgs,
+                entry=[
+                    *only_orgs["entry"],
+                    {"resource": study, "request": {"method": "PUT", "url": "ResearchStudy/s1"}},
+                ],
+            )
+            assert_outcome(client.post("/fhir/R4", json=mixed, headers=writer), 403)
+            assert_outcome(client.put("/fhir/R4/Organization/o3", json=org("o3", "C"), headers=auth("v2-reader")), 403)
+            security = client.get("/fhir/R4/metadata").json()["rest"][0]["security"]
+            assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    finally:
+        running.server.stop()
+        store.close()
