@@ -79,7 +79,13 @@ class StatusInfo(_Model):
     disp_first_submit_qc: PartialDate | None = None
     disp_first_post: DateStruct | None = None
     last_update_submit: PartialDate | None = None
+    last_update_submit_qc: PartialDate | None = None
+    """Date the last update passed the registry's quality control (legacy ``last_update_submitted_qc``;
+    v2 has no such field)."""
     last_update_post: DateStruct | None = None
+    registered_retrospectively: bool | None = None
+    """WHO ICTRP ``Retrospective_flag``: registered after the first participant was enrolled (ICTRP's
+    verdict from the registration and enrolment dates)."""
 
 
 class ResponsibleParty(_Model):
@@ -100,8 +106,18 @@ class Oversight(_Model):
     is_ppsd: bool | None = None
     is_us_export: bool | None = None
     fdaaa801_violation: bool | None = None
+    is_fda_regulated: bool | None = None
+    """Legacy ``is_fda_regulated`` (retired 2017, before CT.gov split it into the drug and device flags)."""
+    is_section_801: bool | None = None
+    """Legacy ``is_section_801``: an applicable clinical trial under FDAAA section 801 (retired 2017)."""
     authorities: list[str] = Field(default_factory=list)
     """Legacy ``oversight_info/authority`` (free text, dropped from v2)."""
+
+
+class AgeGroupCount(_Model):
+    label: str
+    """The age range as the registry names it (``Adults (18-64 years)``)."""
+    count: int
 
 
 class Design(_Model):
@@ -130,6 +146,13 @@ class Design(_Model):
     """INDIVIDUAL, INTERMEDIATE, TREATMENT."""
     number_of_arms: int | None = None
     """Stated number of arms/groups (legacy XML only; v2 derives it from the arm list)."""
+    endpoint_classification: str | None = None
+    """Legacy pre-2017 ``study_design`` "Endpoint Classification" as written (``Safety/Efficacy Study``);
+    CT.gov dropped it in 2017 and v2 has no such field."""
+    expanded_access_pointer_count: int | None = None
+    """v2 ``nPtrsToThisExpAccNctId``: how many study records name this expanded-access record as theirs."""
+    planned_subjects_per_age_group: list[AgeGroupCount] = Field(default_factory=list)
+    """EU CTR section F.1 (via WHO ICTRP): planned number of subjects per age range."""
 
 
 class Arm(_Model):
@@ -156,6 +179,16 @@ class Outcome(_Model):
     measure: str
     description: str | None = None
     time_frame: str | None = None
+    safety_issue: bool | None = None
+    """Legacy ``safety_issue``: the outcome assesses a safety issue (retired 2017; not in v2)."""
+
+
+class Objective(_Model):
+    """A study objective as the registry states it (EU CTR "Main Objective" / "Secondary Objective")."""
+
+    kind: str
+    """``primary`` or ``secondary``."""
+    description: str
 
 
 class Eligibility(_Model):
@@ -181,6 +214,11 @@ class Contact(_Model):
     phone: str | None = None
     phone_ext: str | None = None
     email: str | None = None
+    affiliation: str | None = None
+    """Organization the person works for (legacy site ``investigator/affiliation``, WHO ICTRP
+    ``Contact_Affiliation``); v2 contacts have none."""
+    address: str | None = None
+    """Postal address as one text (WHO ICTRP ``Contact_Address``)."""
 
 
 class Official(_Model):
@@ -248,6 +286,71 @@ class MeshTerm(_Model):
     term: str
 
 
+class ConditionCode(_Model):
+    """A condition code the registry gives with its terminology (WHO ICTRP ``Condition``)."""
+
+    system: str
+    """Terminology key of ``mappings/codes/condition_code_system.json`` (``MedDRA``, ``ICD-10-GM``)."""
+    code: str
+    display: str | None = None
+    """The term as the registry writes it next to the code."""
+    version: str | None = None
+    """Terminology version the registry names (MedDRA ``20.0``)."""
+    level: str | None = None
+    """MedDRA hierarchy level as written (``LLT``, ``PT``)."""
+    system_organ_class: str | None = None
+    """MedDRA System Organ Class as written (``10007541 - Cardiac disorders`` or a bare number)."""
+
+
+class EthicsReview(_Model):
+    """One ethics committee review (WHO ICTRP ``Ethics_review_*``, one entry per ``;``-joined item).
+
+    The contact fields are kept under the labels ICTRP gives them: several registries fill them
+    shifted (an e-mail as name, the committee's name as address), so they are not reinterpreted.
+    """
+
+    status: str | None = None
+    """As written: ``Approved``, ``Authorized``, ``Submitted approval`` ..."""
+    approval_date: PartialDate | None = None
+    contact_name: str | None = None
+    contact_address: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+
+
+class ResultsEvent(_Model):
+    """A results submission that has not (yet) been posted: legacy ``pending_results/*``, v2 ``unpostedEvents``."""
+
+    type: str
+    """v2 ``UnpostedEventType``: RELEASE (submitted), RESET (returned after QC review), UNRELEASE
+    (submission canceled)."""
+    date: PartialDate | None = None
+    date_unknown: bool | None = None
+    """The registry states the event without its date (legacy ``Unknown``, v2 ``dateUnknown``)."""
+
+
+class ViolationEvent(_Model):
+    """An FDAAA 801 violation event CT.gov annotates on the record (v2 ``violationEvents``)."""
+
+    type: str
+    """v2 ``ViolationEventType``: VIOLATION_IDENTIFIED, CORRECTION_CONFIRMED, PENALTY_IMPOSED, ..."""
+    description: str | None = None
+    creation_date: PartialDate | None = None
+    issued_date: PartialDate | None = None
+    release_date: PartialDate | None = None
+    posted_date: PartialDate | None = None
+
+
+class RegistryAnnotations(_Model):
+    """What the registry itself notes about the record's results reporting (v2 ``annotationSection``,
+    legacy ``pending_results``): unposted results submissions and FDAAA 801 violations."""
+
+    unposted_responsible_party: str | None = None
+    """Who submitted the unposted results, as CT.gov writes it (name, role, organization)."""
+    unposted_events: list[ResultsEvent] = Field(default_factory=list)
+    violation_events: list[ViolationEvent] = Field(default_factory=list)
+
+
 class Document(_Model):
     """A protocol, SAP or consent form the registry holds (v2 ``largeDocs``, legacy ``provided_document``)."""
 
@@ -293,30 +396,45 @@ class TrialRecord(_Model):
     responsible_party: ResponsibleParty | None = None
     lead_sponsor: Org | None = None
     collaborators: list[Org] = Field(default_factory=list)
+    funders: list[Org] = Field(default_factory=list)
+    """Sources of monetary or material support (WHO ICTRP ``Source_Support``)."""
     oversight: Oversight | None = None
+    ethics_reviews: list[EthicsReview] = Field(default_factory=list)
     brief_summary: str | None = None
     detailed_description: str | None = None
     conditions: list[str] = Field(default_factory=list)
+    condition_codes: list[ConditionCode] = Field(default_factory=list)
+    therapeutic_areas: list[str] = Field(default_factory=list)
+    """EU CTR therapeutic area as written (``Diseases [C] - Nervous System Diseases [C10]``)."""
     keywords: list[str] = Field(default_factory=list)
     design: Design = Field(default_factory=Design)
     arms: list[Arm] = Field(default_factory=list)
     interventions: list[Intervention] = Field(default_factory=list)
     outcomes: list[Outcome] = Field(default_factory=list)
+    objectives: list[Objective] = Field(default_factory=list)
     eligibility: Eligibility = Field(default_factory=Eligibility)
     central_contacts: list[Contact] = Field(default_factory=list)
     officials: list[Official] = Field(default_factory=list)
     sites: list[Site] = Field(default_factory=list)
     location_countries: list[str] = Field(default_factory=list)
+    location_regions: list[str] = Field(default_factory=list)
+    """Regions larger than a country the registry lists among the countries (WHO ICTRP ``Europe``)."""
     removed_countries: list[str] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
     see_also_links: list[Link] = Field(default_factory=list)
     avail_ipds: list[AvailIpd] = Field(default_factory=list)
     ipd_sharing: IpdSharing | None = None
     documents: list[Document] = Field(default_factory=list)
+    no_sap: bool | None = None
+    """v2 ``largeDocumentModule.noSap``: the sponsor states that no statistical analysis plan exists."""
     condition_meshes: list[MeshTerm] = Field(default_factory=list)
     condition_mesh_ancestors: list[MeshTerm] = Field(default_factory=list)
     intervention_meshes: list[MeshTerm] = Field(default_factory=list)
     intervention_mesh_ancestors: list[MeshTerm] = Field(default_factory=list)
     has_results: bool | None = None
+    annotations: RegistryAnnotations | None = None
+    other_registry_records: bool | None = None
+    """WHO ICTRP ``other_records``: ICTRP links this record to records of the same trial in other
+    registries (which ones it does not say; the secondary ids may name them)."""
     unmapped: list[str] = Field(default_factory=list)
     """Source paths the reader found but does not understand (new registry fields); reported, not dropped silently."""

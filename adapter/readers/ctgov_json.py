@@ -6,20 +6,26 @@ Accepts one study object (``GET /api/v2/studies/{nctId}``), a search page
 through unchanged.
 
 Every ``protocolSection`` field of the v2 schema (API 2.0.5 and the 2.0.0 draft) is mapped, plus
-``documentSection`` large documents, the derived MeSH terms and their ancestors, the derived
+``documentSection`` (large documents and ``noSap``), ``annotationSection`` (unposted results
+events and FDAAA 801 violation events), the derived MeSH terms and their ancestors, the derived
 removed countries and the data version.  Deliberately not mapped (known, so not reported):
 
-- ``resultsSection`` and ``annotationSection``: results are out of scope; only ``hasResults`` is kept;
+- ``resultsSection``: results are out of scope; only ``hasResults`` is kept;
 - ``browseLeaves``/``browseBranches``: CT.gov website navigation built from the MeSH terms we keep;
-- ``miscInfoModule.submissionTracking``: the registry's own QC history of results submissions;
+- ``miscInfoModule.submissionTracking``: the registry's own QC history of results submissions,
+  derived from the same events as ``annotationSection``'s unposted events (which are read);
 - ``miscInfoModule.modelPredictions``: CT.gov's machine-predicted BMI limits (2.0.0 draft), not
   registered by the sponsor.
 
-Known fields that ``TrialRecord`` has no place for (``designModule.nPtrsToThisExpAccNctId``,
-``largeDocumentModule.noSap``), keys the schema does not know (fields the registry adds later,
-exporter artifacts such as ``locations_nested``), values of the wrong JSON type and invalid dates
-are reported in ``record.unmapped`` as dotted paths (list positions omitted, so each path appears
-once); a path with a problem carries it in parentheses, e.g.
+Two keys of the website's "Download" export that are not in the v2 schema are read as what they
+are: ``contactsLocationsModule.locations_nested`` is a second copy of ``locations`` (identical in
+all 33 corpus records that have it: skipped when identical, reported when not), and
+``interventions[].interventionMappedName`` is an empty list in every corpus record (skipped when
+empty; a non-empty value, whose meaning is undocumented, is reported).
+
+Keys the schema does not know (fields the registry adds later), values of the wrong JSON type and
+invalid dates are reported in ``record.unmapped`` as dotted paths (list positions omitted, so each
+path appears once); a path with a problem carries it in parentheses, e.g.
 ``protocolSection.statusModule.startDateStruct.date (invalid date '2012-13')``.
 
 Speed matters (the reader runs over the whole registry in batch), so this is plain dict access
@@ -114,14 +120,14 @@ _BIO_SPEC = frozenset({"retention", "description"})
 _ENROLLMENT = frozenset({"count", "type"})
 _ARMS_INTERVENTIONS = frozenset({"armGroups", "interventions"})
 _ARM = frozenset({"label", "type", "description", "interventionNames"})
-_INTERVENTION = frozenset({"type", "name", "description", "armGroupLabels", "otherNames"})
+_INTERVENTION = frozenset({"type", "name", "description", "armGroupLabels", "otherNames", "interventionMappedName"})
 _OUTCOME_LISTS = {"primaryOutcomes": "primary", "secondaryOutcomes": "secondary", "otherOutcomes": "other"}
 _OUTCOME = frozenset({"measure", "description", "timeFrame"})
 _ELIGIBILITY = frozenset(
     {"eligibilityCriteria", "healthyVolunteers", "sex", "genderBased", "genderDescription", "minimumAge",
      "maximumAge", "stdAges", "studyPopulation", "samplingMethod"}
 )  # fmt: skip
-_CONTACTS_LOCATIONS = frozenset({"centralContacts", "overallOfficials", "locations"})
+_CONTACTS_LOCATIONS = frozenset({"centralContacts", "overallOfficials", "locations", "locations_nested"})
 _CONTACT = frozenset({"name", "role", "phone", "phoneExt", "email"})
 _OFFICIAL = frozenset({"name", "affiliation", "role"})
 _LOCATION = frozenset({"facility", "status", "city", "state", "zip", "country", "contacts", "geoPoint"})
@@ -137,6 +143,12 @@ _LARGE_DOC_MODULE = frozenset({"noSap", "largeDocs"})
 _LARGE_DOC = frozenset(
     {"typeAbbrev", "hasProtocol", "hasSap", "hasIcf", "label", "date", "uploadDate", "filename", "size"}
 )
+_ANNOTATION_SECTION = frozenset({"annotationModule"})
+_ANNOTATION_MODULE = frozenset({"unpostedAnnotation", "violationAnnotation"})
+_UNPOSTED = frozenset({"unpostedResponsibleParty", "unpostedEvents"})
+_UNPOSTED_EVENT = frozenset({"type", "date", "dateUnknown"})
+_VIOLATION = frozenset({"violationEvents"})
+_VIOLATION_EVENT = frozenset({"type", "description", "creationDate", "issuedDate", "releaseDate", "postedDate"})
 _DERIVED = frozenset({"miscInfoModule", "conditionBrowseModule", "interventionBrowseModule"})
 _MISC_INFO = frozenset({"versionHolder", "removedCountries", "submissionTracking", "modelPredictions"})
 _BROWSE = frozenset({"meshes", "ancestors", "browseLeaves", "browseBranches"})
@@ -564,9 +576,7 @@ def _read_design(r: _Reader, module: dict[str, Any], record: dict[str, Any]) -> 
         "patient_registry": r.boolean(get("patientRegistry"), f"{path}.patientRegistry"),
         "target_duration": r.text(get("targetDuration"), f"{path}.targetDuration"),
     }
-    if get("nPtrsToThisExpAccNctId") is not None:
-        # Known to the schema, but TrialRecord has no place for it: report rather than drop.
-        r.note(f"{path}.nPtrsToThisExpAccNctId")
+    design["expanded_access_pointer_count"] = r.integer(get("nPtrsToThisExpAccNctId"), f"{path}.nPtrsToThisExpAccNctId")
     p = f"{path}.expandedAccessTypes"
     types = r.obj(get("expandedAccessTypes"), p, frozenset(_EXPANDED_ACCESS_TYPES))
     if types is not None:
@@ -639,6 +649,9 @@ def _read_arms_interventions(r: _Reader, module: dict[str, Any], record: dict[st
                 "other_names": r.texts(item.get("otherNames"), f"{p}.otherNames"),
             }
         )
+        mapped = item.get("interventionMappedName")
+        if mapped is not None and mapped != []:
+            r.note(f"{p}.interventionMappedName", f"website export field, not in the v2 schema: {_show(mapped)}")
     record["interventions"] = interventions
 
 
@@ -735,6 +748,9 @@ def _read_contacts_locations(r: _Reader, module: dict[str, Any], record: dict[st
             if site["country"]:
                 countries[site["country"]] = None
     record["sites"] = sites
+    nested = module.get("locations_nested")
+    if nested is not None and nested != module.get("locations"):
+        r.note(f"{path}.locations_nested", "website export copy of locations that differs from locations")
     # v2 has no list of countries (legacy XML's location_countries); the distinct site countries,
     # in site order, are the same fact, and keep both formats giving ResearchStudy the same regions.
     record["location_countries"] = list(countries)
@@ -809,8 +825,7 @@ def _read_documents(r: _Reader, section: dict[str, Any], nct: str, record: dict[
     module = r.obj(section.get("largeDocumentModule"), path, _LARGE_DOC_MODULE)
     if module is None:
         return
-    if module.get("noSap") is not None:
-        r.note(f"{path}.noSap")  # known field, no place in TrialRecord
+    record["no_sap"] = r.boolean(module.get("noSap"), f"{path}.noSap")
     p = f"{path}.largeDocs"
     documents = []
     for item in r.objs(module.get("largeDocs"), p, _LARGE_DOC):
@@ -834,6 +849,57 @@ def _read_documents(r: _Reader, section: dict[str, Any], nct: str, record: dict[
         if any(v is not None for v in document.values()):
             documents.append(document)
     record["documents"] = documents
+
+
+def _read_annotations(r: _Reader, section: dict[str, Any], record: dict[str, Any]) -> None:
+    path = "annotationSection.annotationModule"
+    module = r.obj(section.get("annotationModule"), path, _ANNOTATION_MODULE)
+    if module is None:
+        return
+    annotations: dict[str, Any] = {}
+    p = f"{path}.unpostedAnnotation"
+    unposted = r.obj(module.get("unpostedAnnotation"), p, _UNPOSTED)
+    if unposted is not None:
+        annotations["unposted_responsible_party"] = r.text(
+            unposted.get("unpostedResponsibleParty"), f"{p}.unpostedResponsibleParty"
+        )
+        ep = f"{p}.unpostedEvents"
+        events = []
+        for item in r.objs(unposted.get("unpostedEvents"), ep, _UNPOSTED_EVENT):
+            kind = r.text(item.get("type"), f"{ep}.type")
+            event = {
+                "type": kind,
+                "date": r.date(item.get("date"), f"{ep}.date"),
+                "date_unknown": r.boolean(item.get("dateUnknown"), f"{ep}.dateUnknown"),
+            }
+            if kind is None:
+                if event["date"] or event["date_unknown"]:
+                    r.note(ep, "entry without type")
+                continue
+            events.append(event)
+        annotations["unposted_events"] = events
+    p = f"{path}.violationAnnotation.violationEvents"
+    violation = r.obj(module.get("violationAnnotation"), f"{path}.violationAnnotation", _VIOLATION)
+    if violation is not None:
+        events = []
+        for item in r.objs(violation.get("violationEvents"), p, _VIOLATION_EVENT):
+            kind = r.text(item.get("type"), f"{p}.type")
+            event = {
+                "type": kind,
+                "description": r.markup(item.get("description"), f"{p}.description"),
+                "creation_date": r.date(item.get("creationDate"), f"{p}.creationDate"),
+                "issued_date": r.date(item.get("issuedDate"), f"{p}.issuedDate"),
+                "release_date": r.date(item.get("releaseDate"), f"{p}.releaseDate"),
+                "posted_date": r.date(item.get("postedDate"), f"{p}.postedDate"),
+            }
+            if kind is None:
+                if any(v is not None for v in event.values()):
+                    r.note(p, "entry without type")
+                continue
+            events.append(event)
+        annotations["violation_events"] = events
+    if any(annotations.values()):
+        record["annotations"] = annotations
 
 
 def _read_derived(r: _Reader, section: dict[str, Any], record: dict[str, Any], source: dict[str, Any]) -> None:
@@ -935,6 +1001,9 @@ def read_study(obj: dict[str, Any], source: str | None = None) -> TrialRecord:
     documents = r.obj(obj.get("documentSection"), "documentSection", _DOCUMENT_SECTION)
     if documents is not None:
         _read_documents(r, documents, nct, record)
+    annotations = r.obj(obj.get("annotationSection"), "annotationSection", _ANNOTATION_SECTION)
+    if annotations is not None:
+        _read_annotations(r, annotations, record)
     derived = r.obj(obj.get("derivedSection"), "derivedSection", _DERIVED)
     if derived is not None:
         _read_derived(r, derived, record, source_info)

@@ -37,13 +37,18 @@ files, and the 7 studies present in both formats):
   ``lastchanged_date``, ``firstreceived_results_date``, ``firstreceived_results_disposition_date``,
   the comma-separated ``study_design`` string, gender ``Both``, phase ``Phase 0`` (renamed Early
   Phase 1 in 2017), ``Observational [Patient Registry]`` (-> OBSERVATIONAL + patient_registry).
+- Retired elements with no v2 field still land in the record: ``last_update_submitted_qc``
+  (``status.last_update_submit_qc``), ``is_fda_regulated`` and ``is_section_801`` (``oversight``),
+  ``*_outcome/safety_issue`` (``outcomes[].safety_issue``), the ``study_design`` "Endpoint
+  Classification" (``design.endpoint_classification``), a site investigator's ``affiliation``
+  (``sites[].contacts[].affiliation``), and ``pending_results`` (``annotations.unposted_events``, in
+  v2's vocabulary: ``submitted`` = RELEASE, ``returned`` = RESET, ``submission_canceled`` =
+  UNRELEASE; ``Unknown`` = ``date_unknown``).
 - Not mapped, on purpose: ``clinical_results`` (posted results) only sets ``has_results=True`` (as
   does ``results_first_posted``, for copies trimmed of their results);
   ``required_header/link_text`` (constant boilerplate) and the root ``rank`` attribute (a search
-  ranking, not a fact about the study) are dropped.  Known elements with no TrialRecord field are
-  listed in ``record.unmapped`` like unknown ones: ``last_update_submitted_qc``,
-  ``pending_results/*``, ``*_outcome/safety_issue``, ``is_fda_regulated``, ``is_section_801``,
-  ``study_design (Endpoint Classification)``, an investigator's ``affiliation`` at a location.
+  ranking, not a fact about the study) are dropped.  Anything else the reader does not know is
+  listed in ``record.unmapped``.
 """
 
 from __future__ import annotations
@@ -762,7 +767,7 @@ class _Reader:
             if not value:
                 continue
             if tag is None:
-                self.miss(f"study_design ({key})")
+                self.design["endpoint_classification"] = value
             elif tag not in self.design or self.design[tag] in (None, []):
                 # study_design_info, where both exist, is the newer statement and wins.
                 self.design_value(tag, value, f"study_design ({key})")
@@ -776,6 +781,8 @@ class _Reader:
                 outcome["time_frame"] = _plain(child)
             elif tag == "description":
                 outcome["description"] = _markup(child)
+            elif tag == "safety_issue":
+                outcome["safety_issue"] = self.yes_no(child, f"{tag_path}/safety_issue")
             else:
                 self.miss(f"{tag_path}/{tag}")
         if outcome.get("measure") is None:
@@ -961,14 +968,12 @@ class _Reader:
             found["role"] = _lookup(_ROLE, text) if text else None
 
         def affiliation(child: etree._Element) -> None:
-            # v2 site contacts have no affiliation; reported rather than dropped.
-            if _plain(child):
-                self.miss("location/investigator/affiliation")
+            found["affiliation"] = _plain(child)
 
         name = self.person_name(el, "location/investigator", {"role": role, "affiliation": affiliation})
         if name is None:
             return None
-        return {"name": name, "role": found.get("role")}
+        return {"name": name, "role": found.get("role"), "affiliation": found.get("affiliation")}
 
     def countries(self, el: etree._Element, path: str) -> None:
         found: list[str] = self.rec.setdefault(path, [])
@@ -1099,9 +1104,27 @@ class _Reader:
                 docs.append(doc)
 
     def pending_results(self, el: etree._Element) -> None:
-        # No TrialRecord field holds results under QC review; reported per kind of event.
-        for tag, _child in self.children(el, "pending_results"):
-            self.miss(f"pending_results/{tag}")
+        """Results submissions not (yet) posted, as v2 ``unpostedEvents`` (registry order kept)."""
+        annotations: dict[str, Any] = self.rec.setdefault("annotations", {})
+        events: list[dict[str, Any]] = annotations.setdefault("unposted_events", [])
+        for tag, child in self.children(el, "pending_results"):
+            kind = _PENDING_RESULTS.get(tag)
+            if kind is None:
+                self.miss(f"pending_results/{tag}")
+                continue
+            path = f"pending_results/{tag}"
+            self.check_attributes(child, path, ("type",))
+            text = _plain(child)
+            if text is None:
+                continue
+            if text.lower() == "unknown":
+                events.append({"type": kind, "date_unknown": True})
+                continue
+            date = _partial_date(text)
+            if date is None:
+                self.miss(path)
+                continue
+            events.append({"type": kind, "date": date})
 
     # -- assembly -----------------------------------------------------------------------------
 
@@ -1126,6 +1149,10 @@ class _Reader:
         if not _NCT.fullmatch(nct):
             raise RecordError(f"clinical_study has an invalid NCT id {nct!r} (expected NCT and 8 digits)", source)
         rec["registry_id"] = nct
+
+        annotations = rec.get("annotations")
+        if annotations is not None and not annotations.get("unposted_events"):
+            del rec["annotations"]  # only unreadable events: reported, and no annotation to state
 
         # Legacy date elements only fill what their replacements left empty.
         for field, value in self.legacy_dates.items():
@@ -1201,7 +1228,7 @@ _EXPANDED_ACCESS_TYPES = {
 }
 _LEGACY_DESIGN_KEYS: dict[str, str | None] = {
     "allocation": "allocation",
-    "endpoint classification": None,  # dropped by CT.gov in 2017; no v2 field
+    "endpoint classification": None,  # dropped by CT.gov in 2017; no v2 field: design.endpoint_classification
     "intervention model": "intervention_model",
     "masking": "masking",
     "primary purpose": "primary_purpose",
@@ -1219,6 +1246,7 @@ _IPD_FIELDS = {
     "ipd_access_criteria": ("access_criteria", True),
     "ipd_url": ("url", False),
 }
+_PENDING_RESULTS = {"submitted": "RELEASE", "returned": "RESET", "submission_canceled": "UNRELEASE"}
 _STUDY_DOC_FIELDS = {"doc_id": "id", "doc_type": "type", "doc_url": "url", "doc_comment": "comment"}
 _DOC_FILENAME = re.compile(r"([A-Za-z][A-Za-z_]*?)_\d+\.pdf", re.IGNORECASE)
 _MASKING_FORM = re.compile(r"([^(]*?)\s*(?:\(([^)]*)\))?")
@@ -1371,8 +1399,13 @@ def _has_results(reader: _Reader, el: etree._Element) -> None:
     reader.rec["has_results"] = True
 
 
-def _unmapped_known(reader: _Reader, el: etree._Element) -> None:
-    reader.miss(el.tag)
+def _oversight_flag(field: str) -> Callable[[_Reader, etree._Element], None]:
+    def handler(reader: _Reader, el: etree._Element) -> None:
+        value = reader.yes_no(el, el.tag)
+        if value is not None:
+            reader.rec.setdefault("oversight", {})[field] = value
+
+    return handler
 
 
 # Root children whose handlers check their own ``type`` attribute.
@@ -1445,6 +1478,7 @@ _ROOT: dict[str, Callable[[_Reader, etree._Element], None]] = {
     "disposition_first_submitted_qc": _set_status_date("disp_first_submit_qc", False),
     "disposition_first_posted": _set_status_date("disp_first_post", True),
     "last_update_submitted": _set_status_date("last_update_submit", False),
+    "last_update_submitted_qc": _set_status_date("last_update_submit_qc", False),
     "last_update_posted": _set_status_date("last_update_post", True),
     # Retired in 2018 in favour of the elements above (same meaning); older dumps still carry them.
     "firstreceived_date": _set_legacy_date("first_submit"),
@@ -1460,10 +1494,9 @@ _ROOT: dict[str, Callable[[_Reader, etree._Element], None]] = {
     "provided_document_section": _Reader.provided_documents,
     "pending_results": _Reader.pending_results,
     "clinical_results": _has_results,
-    # Known, but TrialRecord has no field for them.
-    "last_update_submitted_qc": _unmapped_known,
-    "is_fda_regulated": _unmapped_known,
-    "is_section_801": _unmapped_known,
+    # Removed from public.xsd on 2017-01-11 ("obsolete and abandoned"); older dumps still carry them.
+    "is_fda_regulated": _oversight_flag("is_fda_regulated"),
+    "is_section_801": _oversight_flag("is_section_801"),
 }
 
 

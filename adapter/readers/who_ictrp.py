@@ -21,6 +21,13 @@ Secondary_ID(s)                         ``secondary_ids``, typed by id pattern (
                                         (primary or secondary) also yields its EudraCT number
 Public_title / Scientific_title         ``brief_title`` / ``official_title``; Acronym -> ``acronym``
 Primary_sponsor / Secondary_Sponsor     ``lead_sponsor`` / ``collaborators`` (split on ``;``)
+Source_Support                          ``funders`` (split on ``;``; CT.gov's "Please refer to
+                                        primary and secondary sponsors" and ``-`` are no funders)
+Ethics_review_* (parallel ``;`` lists)  ``ethics_reviews``: status as written, approval date
+                                        (``01/01/1900`` = none), contact name / address / phone /
+                                        e-mail under ICTRP's labels (registries fill them shifted,
+                                        so they are not reinterpreted); lists of different lengths
+                                        are reported, not paired by guess
 Recruitment_Status                      ``status.overall_status``: v2 code when the WHO value means
                                         exactly one (Recruiting, Pending = not yet recruiting,
                                         Suspended, Completed, Withdrawn, Terminated, ...), else
@@ -28,6 +35,8 @@ Recruitment_Status                      ``status.overall_status``: v2 code when 
                                         nothing about whether the study is active or over)
 Date_registration (Date_registration3)  ``status.first_submit`` (ICTRP takes CT.gov's first
                                         submitted date); the yyyymmdd twin is only cross-checked
+Retrospective_flag                      ``status.registered_retrospectively`` (Yes / No)
+other_records                           ``other_registry_records`` (Yes / No)
 Date_enrollement                        ``status.start`` (date only: the export has no
                                         actual/anticipated flag)
 results_date_completed                  ``status.completion``
@@ -54,14 +63,19 @@ Inclusion/Exclusion_Criteria            ``eligibility.criteria`` with ``Inclusio
                                         once: the export repeats them)
 EU age block in Inclusion_Criteria      ``eligibility.std_ages`` (EU CTR groups under 18 / 18-64 /
 ("Are the trial subjects under 18?")    65+ are v2's CHILD / ADULT / OLDER_ADULT); taken out of the
-                                        criteria text, subject counts per group reported
+                                        criteria text; subject counts per group ->
+                                        ``design.planned_subjects_per_age_group``
 Inclusion_agemin / _agemax              ``eligibility.minimum_age`` / ``maximum_age`` in the v2
                                         ``18 Years`` form; no-limit words -> None; anything else
                                         (``65+`` as a maximum, ``> 18``) is reported, not guessed
 Inclusion_gender                        ``eligibility.sex`` ALL / FEMALE / MALE
 Condition                               ``conditions`` (split on ``;`` and ``<br>``; bullet lists
-                                        split by line; de-duplicated); MedDRA codings, EU
-                                        therapeutic areas and bare codes are reported
+                                        split by line; de-duplicated); MedDRA codings (version,
+                                        level, code, term, SOC) -> ``condition_codes``; EU
+                                        therapeutic areas -> ``therapeutic_areas``; bare codes ->
+                                        ``condition_codes`` only where the registry's terminology
+                                        is known (``condition_code_system.json``: DRKS ICD-10-GM),
+                                        else reported
 Intervention                            CT.gov ``Type: name`` lists -> ``interventions`` with v2
                                         types; EU CTR/CTIS product blocks -> one intervention per
                                         product (name, other names, block as description);
@@ -69,21 +83,21 @@ Intervention                            CT.gov ``Type: name`` lists -> ``interve
                                         ``Experimental: label`` blocks -> ``arms``; UMIN one per
                                         line; otherwise one intervention holding the text
 Primary/Secondary_outcome               ``outcomes`` (split on ``;``); EU CTR/CTIS labelled text:
-                                        end points -> outcomes with their time points, objectives
-                                        reported
-Countries                               ``location_countries`` (de-duplicated; region names such
-                                        as ``Europe`` are reported)
+                                        end points -> outcomes with their time points, Main /
+                                        Secondary Objective -> ``objectives`` (primary / secondary)
+Countries                               ``location_countries`` (de-duplicated); region names such
+                                        as ``Europe`` -> ``location_regions``
 Contact_* (parallel ``;`` lists)        ``central_contacts`` (name = first + last name, email,
-                                        phone); affiliation and address have no place and are
-                                        reported
+                                        phone, affiliation, address)
+Export_date, Internal_Number            not mapped on purpose (``NOT_MAPPED_ON_PURPOSE``: ICTRP's
+                                        housekeeping), so not reported either
 ======================================  ===========================================================
 
-Reported in ``unmapped`` (no TrialRecord field yet): Source_Support (funders), Ethics_review_*,
-Retrospective_flag, other_records, Export_date, Internal_Number, contact affiliations and
-addresses, condition codings, EU objectives, and any value that could not be read (bad date, age
-or size).  ICTRP's placeholders are dropped, not reported: ``01/01/1900`` dates, CT.gov's
-``Please refer to primary and secondary sponsors`` support text, ``-`` and ``Not applicable``
-secondary ids.
+Reported in ``unmapped``: elements the reader does not know, bare condition codes of registries
+whose terminology is not tabled, and any value that could not be read (bad date, age, size or
+yes/no, parallel lists that do not line up).  ICTRP's placeholders are dropped, not reported:
+``01/01/1900`` dates, CT.gov's ``Please refer to primary and secondary sponsors`` support text,
+``-`` and ``Not applicable`` secondary ids.
 
 Identifier systems (``mappings/codes/registries.json``, one entry per family): HL7 THO has
 NamingSystems for ClinicalTrials.gov, CTIS and ISRCTN.  CTIS uses the THO preferred uniqueId
@@ -609,15 +623,26 @@ def parse_design(text: str, interventional: bool) -> dict[str, Any]:
 
 _MEDDRA = re.compile(
     r"MedDRA version\s*:\s*(?P<version>[\d.]+)\s*Level\s*:\s*(?P<level>[A-Z]+?)\s*Classification code\s*:?\s*"
-    r"(?P<code>\d+)\s*Term\s*:\s*(?P<term>.*?)\s*(?:System Organ Class\s*:.*)?$",
+    r"(?P<code>\d+)\s*Term\s*:\s*(?P<term>.*?)\s*(?:System Organ Class\s*:\s*(?P<soc>.*?))?\s*$",
     re.DOTALL,
 )
 _CODE_ONLY = re.compile(r"^(?:[A-Z]\d{2}(?:\.\d{1,4})?|\d{5,9})$")
 _BULLET = re.compile(r"^\s*[-•*]\s*")
 
 
-def _conditions(text: str, report: _Report) -> list[str]:
+@cache
+def _bare_code_rules() -> dict[str, tuple[str, re.Pattern[str]]]:
+    """Registry family -> (terminology, code pattern) for codes a registry writes without naming the terminology."""
+    rules = table("condition_code_system")["bare_codes"]
+    return {family: (rule["terminology"], re.compile(rule["pattern"])) for family, rule in rules.items()}
+
+
+def _conditions(text: str, family: str, report: _Report) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    """``(condition texts, condition codes, EU therapeutic areas)`` of the Condition element."""
     conditions: list[str] = []
+    codes: list[dict[str, Any]] = []
+    areas: list[str] = []
+    bare = _bare_code_rules().get(family)
     for segment in _items(text):
         for part in re.split(r"<br\s*/?>", segment, flags=re.IGNORECASE):
             value = _markup(part)
@@ -627,24 +652,39 @@ def _conditions(text: str, report: _Report) -> list[str]:
             if flat.casefold().startswith("meddra version"):
                 match = _MEDDRA.match(value)
                 if match:
-                    term = _SPACES.sub(" ", match.group("term")).strip()
-                    described = f"{match.group('version')} {match.group('level')} {match.group('code')} {term}"
-                    report.add("Condition", "MedDRA coding, no TrialRecord field", described)
+                    soc = _SPACES.sub(" ", match.group("soc") or "").strip()
+                    code = {
+                        "system": "MedDRA",
+                        "code": match.group("code"),
+                        "display": _SPACES.sub(" ", match.group("term")).strip() or None,
+                        "version": match.group("version"),
+                        "level": match.group("level"),
+                        "system_organ_class": soc or None,
+                    }
+                    if code not in codes:
+                        codes.append(code)
                 else:
                     report.add("Condition", "MedDRA coding not understood", flat)
                 continue
             if flat.casefold().startswith("therapeutic area:"):
-                report.add("Condition", "EU therapeutic area, no TrialRecord field", flat.split(":", 1)[1].strip())
+                area = flat.split(":", 1)[1].strip()
+                if area and area not in areas:
+                    areas.append(area)
                 continue
             if _CODE_ONLY.match(flat):
-                report.add("Condition", "condition code without a named system", flat)
+                if bare is not None and bare[1].match(flat):
+                    code = {"system": bare[0], "code": flat}
+                    if code not in codes:
+                        codes.append(code)
+                else:
+                    report.add("Condition", "condition code without a named system", flat)
                 continue
             lines = [line for line in value.split("\n") if line.strip()]
             if len(lines) > 1 and all(_BULLET.match(line) for line in lines):
                 conditions.extend(_BULLET.sub("", line).strip() for line in lines)
             else:
                 conditions.append(value if "\n\n" in value else flat)
-    return _dedupe(conditions)
+    return _dedupe(conditions), codes, areas
 
 
 _INTERVENTION_TYPES = {
@@ -814,7 +854,10 @@ _EU_OUTCOME_LABEL = re.compile(
 )
 
 
-def _outcomes(text: str, kind: str, family: str, element: str, report: _Report) -> list[dict[str, Any]]:
+def _outcomes(
+    text: str, kind: str, family: str, element: str, report: _Report, objectives: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Outcomes of a Primary/Secondary_outcome element; EU objectives found in it go to ``objectives``."""
     labels = list(_EU_OUTCOME_LABEL.finditer(text))
     if family in ("euctr", "ctis") and labels and not text[: labels[0].start()].strip():
         outcomes: list[dict[str, Any]] = []
@@ -825,7 +868,9 @@ def _outcomes(text: str, kind: str, family: str, element: str, report: _Report) 
             if not body:
                 continue
             if "objective" in label:
-                report.add(element, f"EU {match.group(1)}, no TrialRecord field", body)
+                objective = {"kind": "primary" if label.startswith("main") else "secondary", "description": body}
+                if objective not in objectives:
+                    objectives.append(objective)
             elif label.startswith("timepoint"):
                 if outcomes and not outcomes[-1].get("time_frame"):
                     outcomes[-1]["time_frame"] = body
@@ -915,13 +960,16 @@ def _contacts(fields: _Fields, report: _Report) -> list[dict[str, Any]]:
         if key in seen or not any(key):
             continue
         seen.add(key)
-        who = name or email or phone
-        if affiliation:
-            report.add("Contact_Affiliation", "no TrialRecord field", f"{who}: {affiliation}" if who else affiliation)
-        if address:
-            report.add("Contact_Address", "no TrialRecord field", f"{who}: {address}" if who else address)
-        if name or email or phone:
-            contacts.append({"name": name or None, "email": email or None, "phone": phone or None})
+        # A row with only an affiliation (jRCT: "Medpace Japan KK") still says where to turn.
+        contacts.append(
+            {
+                "name": name or None,
+                "email": email or None,
+                "phone": phone or None,
+                "affiliation": affiliation or None,
+                "address": address or None,
+            }
+        )
     return contacts
 
 
@@ -964,18 +1012,19 @@ _EU_AGE_COUNT = re.compile(r"^(?:F\.1\.[\d.]*1\s+)?Number of subjects for this a
 _EU_AGE_GROUP = re.compile(r"^F\.1\.(?P<number>\d(?:\.\d)*)\s+(?P<label>.+?)\s+(?P<answer>yes|no)$", re.IGNORECASE)
 
 
-def _eu_age_groups(text: str, report: _Report) -> tuple[str, list[str]]:
-    """Split EU CTR's age-group block off the inclusion criteria: ``(criteria, v2 std_ages)``.
+def _eu_age_groups(text: str) -> tuple[str, list[str], list[dict[str, Any]]]:
+    """Split EU CTR's age-group block off the inclusion criteria: ``(criteria, v2 std_ages, subject counts)``.
 
     EU CTR's groups are exactly v2's: under 18 (and its F.1.1.x sub-groups) = CHILD, F.1.2 adults
-    18-64 = ADULT, F.1.3 elderly 65+ = OLDER_ADULT.  The subject counts per group have no field and
-    are reported.  Text that does not read as that block in full is left in the criteria.
+    18-64 = ADULT, F.1.3 elderly 65+ = OLDER_ADULT.  The planned number of subjects per group goes
+    to ``design.planned_subjects_per_age_group``.  Text that does not read as that block in full is
+    left in the criteria.
     """
     start = _EU_AGES_START.search(text)
     if start is None:
-        return text, []
+        return text, [], []
     ages: set[str] = set()
-    counts: list[str] = []
+    counts: list[dict[str, Any]] = []
     label = "Under 18"
     for line in (line.strip() for line in text[start.start() :].split("\n")):
         if not line:
@@ -985,19 +1034,17 @@ def _eu_age_groups(text: str, report: _Report) -> tuple[str, list[str]]:
                 ages.add("CHILD")
         elif match := _EU_AGE_COUNT.match(line):
             if match.group("count"):
-                counts.append(f"{label} {match.group('count')}")
+                counts.append({"label": label, "count": int(match.group("count"))})
         elif match := _EU_AGE_GROUP.match(line):
             label = match.group("label")
             if match.group("answer").casefold() == "yes":
                 group = match.group("number").split(".")[0]
                 ages.add({"1": "CHILD", "2": "ADULT", "3": "OLDER_ADULT"}.get(group, ""))
         else:
-            return text, []
+            return text, [], []
     ages.discard("")
-    if counts:
-        report.add("Inclusion_Criteria", "EU subjects per age range, no TrialRecord field", "; ".join(counts))
     order = ("CHILD", "ADULT", "OLDER_ADULT")
-    return text[: start.start()].rstrip(), [age for age in order if age in ages]
+    return text[: start.start()].rstrip(), [age for age in order if age in ages], counts
 
 
 _SIZE_ITEM = re.compile(r"^[^:;]*:\s*(\d{1,3}(?:,\d{3})+|\d+)\s*$")
@@ -1083,19 +1130,62 @@ class _Fields:
 # -- the record ---------------------------------------------------------------------------------
 
 _SUPPORT_PLACEHOLDERS = frozenset({"please refer to primary and secondary sponsors", "-", "none", "n/a"})
-_NO_FIELD = {
-    "Source_Support": "funder, no TrialRecord field",
-    "Ethics_review_status": "no TrialRecord field",
-    "Ethics_review_approval_date": "no TrialRecord field",
-    "Ethics_review_contact_name": "no TrialRecord field",
-    "Ethics_review_contact_address": "no TrialRecord field",
-    "Ethics_review_contact_phone": "no TrialRecord field",
-    "Ethics_review_contact_email": "no TrialRecord field",
-    "Retrospective_flag": "no TrialRecord field",
-    "other_records": "no TrialRecord field",
-    "Export_date": "no TrialRecord field",
-    "Internal_Number": "ICTRP database number, no TrialRecord field",
+NOT_MAPPED_ON_PURPOSE: dict[str, str] = {
+    "Export_date": "when ICTRP produced the export file: a fact about the file, not the trial",
+    "Internal_Number": "ICTRP's own database row number: not an identifier of the trial anywhere else",
 }
+"""ICTRP housekeeping elements read and deliberately not mapped (so not reported either)."""
+_ETHICS_FIELDS = {
+    "Ethics_review_status": "status",
+    "Ethics_review_approval_date": "approval_date",
+    "Ethics_review_contact_name": "contact_name",
+    "Ethics_review_contact_address": "contact_address",
+    "Ethics_review_contact_phone": "contact_phone",
+    "Ethics_review_contact_email": "contact_email",
+}
+_YES_NO = {"yes": True, "no": False}
+
+
+def _yes_no(fields: _Fields, name: str, report: _Report) -> bool | None:
+    value = _line(fields.take(name))
+    if not value:
+        return None
+    answer = _YES_NO.get(value.casefold())
+    if answer is None:
+        report.add(name, "not yes/no", value)
+    return answer
+
+
+def _ethics_reviews(fields: _Fields, report: _Report) -> list[dict[str, Any]]:
+    """One review per item of the ``;``-joined, parallel Ethics_review_* lists (OMON lists two committees)."""
+    raw = {name: fields.take(name) for name in _ETHICS_FIELDS}
+    columns = {name: [_line(part) for part in value.split(";")] if value else [] for name, value in raw.items()}
+    lengths = {len(values) for values in columns.values() if any(values)}
+    if len(lengths) > 1:
+        # Which date or contact belongs to which committee is unknown: nothing is paired by guess.
+        for name, value in raw.items():
+            if value and any(columns[name]):
+                report.add(name, "ethics review lists of different lengths", value)
+        return []
+    reviews: list[dict[str, Any]] = []
+    for index in range(max(lengths, default=0)):
+        review: dict[str, Any] = {}
+        for name, key in _ETHICS_FIELDS.items():
+            values = columns[name]
+            value = values[index] if index < len(values) else ""
+            if not value:
+                continue
+            if key == "approval_date":
+                date = parse_date(value)
+                if date is None:
+                    report.add(name, "not a date", value)
+                elif date != _NULL_DATE:
+                    review[key] = date
+            else:
+                review[key] = value
+        if review:
+            reviews.append(review)
+    return reviews
 
 
 def _date_field(fields: _Fields, name: str, report: _Report) -> str | None:
@@ -1149,10 +1239,12 @@ def read_trial(trial: etree._Element, source: str | None = None) -> TrialRecord:
     if sponsor:
         record["lead_sponsor"] = {"name": sponsor}
     record["collaborators"] = [{"name": name} for name in _dedupe(_split(fields.take("Secondary_Sponsor")))]
-    support = fields.take("Source_Support")
-    for name in _dedupe(_split(support)):
-        if name.casefold() not in _SUPPORT_PLACEHOLDERS:
-            report.add("Source_Support", _NO_FIELD["Source_Support"], name)
+    record["funders"] = [
+        {"name": name}
+        for name in _dedupe(_split(fields.take("Source_Support")))
+        if name.casefold() not in _SUPPORT_PLACEHOLDERS
+    ]
+    record["ethics_reviews"] = _ethics_reviews(fields, report)
 
     status: dict[str, Any] = {}
     recruitment = _line(fields.take("Recruitment_Status"))
@@ -1168,6 +1260,7 @@ def read_trial(trial: etree._Element, source: str | None = None) -> TrialRecord:
             report.add("Date_registration3", f"differs from Date_registration {registered}", registered_compact)
     if registered:
         status["first_submit"] = registered
+    status["registered_retrospectively"] = _yes_no(fields, "Retrospective_flag", report)
     for element, key in (
         ("Date_enrollement", "start"),
         ("results_date_completed", "completion"),
@@ -1206,7 +1299,8 @@ def read_trial(trial: etree._Element, source: str | None = None) -> TrialRecord:
         report.add("Target_size", "not a count", size_text or "")
     record["design"] = design
 
-    inclusion, std_ages = _eu_age_groups(_unrepeated(fields.take("Inclusion_Criteria")), report)
+    inclusion, std_ages, age_counts = _eu_age_groups(_unrepeated(fields.take("Inclusion_Criteria")))
+    design["planned_subjects_per_age_group"] = age_counts
     eligibility: dict[str, Any] = {
         "criteria": _criteria(inclusion, _unrepeated(fields.take("Exclusion_Criteria"))),
         "std_ages": std_ages,
@@ -1225,37 +1319,32 @@ def read_trial(trial: etree._Element, source: str | None = None) -> TrialRecord:
     record["eligibility"] = eligibility
 
     condition_text = fields.take("Condition")
-    record["conditions"] = _conditions(condition_text, report) if condition_text else []
+    if condition_text:
+        record["conditions"], record["condition_codes"], record["therapeutic_areas"] = _conditions(
+            condition_text, family, report
+        )
     intervention_text = fields.take("Intervention")
     if intervention_text and _line(intervention_text):
         record["interventions"], record["arms"] = _interventions(intervention_text, family, trial_id)
     outcomes: list[dict[str, Any]] = []
+    objectives: list[dict[str, Any]] = []
     for element, kind in (("Primary_outcome", "primary"), ("Secondary_outcome", "secondary")):
         text = fields.take(element)
         if text:
-            outcomes.extend(_outcomes(text, kind, family, element, report))
+            outcomes.extend(_outcomes(text, kind, family, element, report, objectives))
     record["outcomes"] = [outcome for outcome in outcomes if outcome["measure"]]
+    record["objectives"] = objectives
 
-    countries = []
+    countries, regions = [], []
     for country in _dedupe(_split(fields.take("Countries"))):
-        if country.casefold() in _REGIONS:
-            report.add("Countries", "a region, not a country", country)
-        else:
-            countries.append(country)
+        (regions if country.casefold() in _REGIONS else countries).append(country)
     record["location_countries"] = countries
+    record["location_regions"] = regions
     record["central_contacts"] = _contacts(fields, report)
+    record["other_registry_records"] = _yes_no(fields, "other_records", report)
 
-    for element, problem in _NO_FIELD.items():
-        if element == "Source_Support":
-            continue
-        raw = fields.take(element)
-        if not raw or not any(_line(part) for part in raw.split(";")):
-            continue
-        if element.endswith("_date"):
-            dates = [parse_date(part) for part in raw.split(";")]
-            if all(value == _NULL_DATE for value in dates):
-                continue
-        report.add(element, problem, raw)
+    for element in NOT_MAPPED_ON_PURPOSE:
+        fields.take(element)
     for tag, value in fields.leftovers():
         report.add(tag, "element not known to the reader", value)
 

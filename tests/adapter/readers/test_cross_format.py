@@ -35,8 +35,13 @@ PAIRS = ("NCT00000410", "NCT00007696", "NCT00492635", "NCT00498680", "NCT0049931
 ONLY_ONE_FORMAT: dict[str, str] = {
     "source.format": "names the format itself",
     "source.version": "XML: date of the bulk download; v2: versionHolder of the API snapshot",
-    "unmapped": "paths are format-specific (e.g. XML last_update_submitted_qc has no v2 field)",
+    "unmapped": "paths are format-specific (reader problems name the element or key of their format)",
     "design.number_of_arms": "stated only in legacy XML; v2 has the arm list only",
+    "status.last_update_submit_qc": "legacy XML only (last_update_submitted_qc has no v2 field)",
+    "outcomes[].safety_issue": "legacy XML only (safety_issue was retired in 2017, no v2 field)",
+    "sites[].contacts[].affiliation": "legacy XML only (v2 site contacts have no affiliation)",
+    "oversight.is_fda_regulated/is_section_801": "legacy XML only (retired in 2017, no v2 field)",
+    "design.endpoint_classification": "legacy XML only (retired in 2017, no v2 field)",
     "condition_mesh_ancestors": "v2 only (derivedSection)",
     "intervention_mesh_ancestors": "v2 only (derivedSection)",
     "*_meshes[].id": "legacy XML gives MeSH terms without their ids; the terms are compared",
@@ -136,6 +141,16 @@ def _drop_one_format_fields(xml: dict[str, Any], v2: dict[str, Any]) -> None:
         record["source"].pop("format")
         record["source"].pop("version")
         record["design"].pop("number_of_arms")
+        record["design"].pop("endpoint_classification")
+        record["status"].pop("last_update_submit_qc")
+        for outcome in record["outcomes"]:
+            outcome.pop("safety_issue")
+        for site in record["sites"]:
+            for contact in site["contacts"]:
+                contact.pop("affiliation")
+        if record["oversight"] is not None:
+            record["oversight"].pop("is_fda_regulated")
+            record["oversight"].pop("is_section_801")
         for mesh in record["condition_meshes"] + record["intervention_meshes"]:
             mesh.pop("id")
         for site in record["sites"]:
