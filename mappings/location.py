@@ -18,7 +18,8 @@ Choices worth knowing:
   ``description`` says so.
 - ``managingOrganization`` is the facility's Organization, except for placeholder facility labels
   (see ``organization.is_placeholder_facility``).
-- Site contacts proper (not investigators) are listed in R5 ``Location.contact``; every site
+- Site contacts proper (not investigators) are listed in R5 ``Location.contact`` (with their
+  address and affiliation where a registry gives them); every site
   contact and investigator also gets a PractitionerRole (``mappings/practitioner.py``).
 """
 
@@ -116,11 +117,16 @@ def _contacts(site: Site, org_keys: frozenset[str]) -> list[dict[str, Any]]:
         if not is_site_contact(contact):
             continue
         name = _contact_name(contact.name, org_keys)
+        affiliation = clean_name(contact.affiliation) if contact.affiliation and contact.affiliation.strip() else None
         out.append(
             pruned(
                 purpose=role_concept("ContactRole", contact.role, "recruitment-contact"),
                 name=[name] if name else None,
                 telecom=telecom(contact),
+                address={"text": " ".join(contact.address.split())} if contact.address else None,
+                organization=reference("Organization", organization_id(affiliation), affiliation)
+                if affiliation
+                else None,
             )
         )
     return out

@@ -1,4 +1,4 @@
-"""Organization resources: sponsors, collaborators, the registering organization, affiliations and site facilities.
+"""Organization resources: sponsors, collaborators, funders, the registering organization, affiliations, sites.
 
 An Organization's id is ``ids.organization_id(name)``, so the same organization named by two trials
 is one resource, and batch conversion keeps one copy per id.  That only works if the content is
@@ -67,7 +67,8 @@ def organization_names(record: TrialRecord) -> list[str]:
     """Every organization the record names, first spelling per id, in a fixed order.
 
     Order: lead sponsor, collaborators, registering organization, responsible party's
-    affiliation, officials' affiliations, site facilities.
+    affiliation, officials' affiliations, site facilities, funders, central contacts' and site
+    contacts' affiliations.
     """
     candidates: list[str | None] = []
     if record.lead_sponsor:
@@ -80,6 +81,9 @@ def organization_names(record: TrialRecord) -> list[str]:
         candidates.extend((party.investigator_affiliation, party.old_organization))
     candidates.extend(o.affiliation for o in record.officials)
     candidates.extend(facility_name(site) for site in record.sites)
+    candidates.extend(f.name for f in record.funders)
+    candidates.extend(c.affiliation for c in record.central_contacts)
+    candidates.extend(c.affiliation for site in record.sites for c in site.contacts)
     seen: set[str] = set()
     names = []
     for candidate in candidates:

@@ -20,7 +20,15 @@ a PractitionerRole without a practitioner, and the label is kept as the role's c
 
 Phone numbers and e-mail addresses are the contact points of a *role* (often a study hotline or
 a study mailbox), so they go on the PractitionerRole (R5 ``contact[].telecom``), not on the
-Practitioner.
+Practitioner; so does a contact's postal address (``contact[].address``, WHO ICTRP).  A contact's
+or site investigator's affiliation is the role's ``organization`` (for a site investigator it
+takes the place of the facility, which the role's ``location`` still names).
+
+An ethics committee (WHO ICTRP ``Ethics_review_contact_*``) is a PractitionerRole with no
+practitioner, code ``irb``, and its contact details under the labels ICTRP gives them (name,
+address, phone, e-mail): several registries fill those fields shifted (an e-mail in the name
+field, the committee's name in the address field), so they are kept as written, not
+reinterpreted.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
-from adapter.record import Contact, TrialRecord
+from adapter.record import Contact, EthicsReview, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import coding, concept, ctgov_coding, extension, reference
@@ -200,7 +208,7 @@ def record_organization_keys(record: TrialRecord) -> frozenset[str]:
     organizations.  Facilities are left out: a contact named after the hospital is rare, and
     checking every site of a 1,000-site trial is not free.
     """
-    orgs = [record.lead_sponsor, *record.collaborators, record.organization]
+    orgs = [record.lead_sponsor, *record.collaborators, *record.funders, record.organization]
     keys = {ids.normalize_name(org.name) for org in orgs if org is not None}
     party = record.responsible_party
     if party is not None:
@@ -229,6 +237,22 @@ def is_person_name(name: str | None, organization_keys: frozenset[str] = frozens
 def is_site_contact(contact: Contact) -> bool:
     """A site contact proper (not an investigator): v2 role CONTACT, or a legacy contact without a role."""
     return contact.role in (None, "CONTACT")
+
+
+def ethics_committee_label(review: EthicsReview) -> str | None:
+    """What names an ethics committee's contact: its first contact field, in ICTRP's order."""
+    return review.contact_name or review.contact_address or review.contact_email or review.contact_phone
+
+
+def ethics_committee_role_id(record: TrialRecord, review: EthicsReview) -> str | None:
+    """PractitionerRole id of an ethics committee's contact, or ``None`` when the review names no contact."""
+    label = ethics_committee_label(review)
+    if label is None:
+        return None
+    context = "|".join(
+        v or "" for v in (review.contact_name, review.contact_address, review.contact_phone, review.contact_email)
+    )
+    return ids.practitioner_role_id(record, label, "ETHICS_COMMITTEE", context)
 
 
 def _responsible_party_name(record: TrialRecord) -> str | None:
@@ -332,6 +356,7 @@ def _role(
     organization: dict[str, str] | None = None,
     code: list[dict[str, Any] | None] | None = None,
     location: list[dict[str, str]] | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"resourceType": "PractitionerRole", "id": role_id}
     if "practitioner" in person:
@@ -348,6 +373,8 @@ def _role(
         contact["name"] = [{"text": person["label"]}]
     if telecoms:
         contact["telecom"] = telecoms
+    if address and address.strip():
+        contact["address"] = {"text": " ".join(address.split())}
     if contact:
         out["contact"] = [contact]
     return out
@@ -394,8 +421,24 @@ def to_fhir_practitioner_roles(record: TrialRecord) -> list[dict[str, Any]]:
             ids.central_contact_role_id(record, contact),
             contact.name,
             telecom(contact),
+            organization=_org(contact.affiliation),
             code=[role_concept("ContactRole", contact.role, "recruitment-contact")],
+            address=contact.address,
         )
+
+    for review in record.ethics_reviews:
+        role_id = ethics_committee_role_id(record, review)
+        if role_id is None or role_id in roles:
+            continue
+        telecoms = telecom(Contact(phone=review.contact_phone, email=review.contact_email))
+        role = _role(
+            role_id,
+            {"label": review.contact_name} if review.contact_name else {},
+            telecoms,
+            code=[concept(coding(PARTY_ROLE, "irb", "Institutional Review Board"), text="Ethics committee")],
+            address=review.contact_address,
+        )
+        roles[role_id] = role
 
     for site, location_id in zip(record.sites, ids.location_ids(record), strict=True):
         facility = facility_name(site)
@@ -404,8 +447,9 @@ def to_fhir_practitioner_roles(record: TrialRecord) -> list[dict[str, Any]]:
                 ids.site_contact_role_id(record, contact, location_id),
                 contact.name,
                 telecom(contact),
-                organization=_org(facility),
+                organization=_org(contact.affiliation) or _org(facility),
                 code=[role_concept("ContactRole", contact.role, "recruitment-contact")],
                 location=[reference("Location", location_id)],
+                address=contact.address,
             )
     return list(roles.values())

@@ -18,9 +18,17 @@ Design decisions a reader of the output needs to know:
   when both have the same actual/estimated type and are in order) and primary completion.
 * Registry milestones (submission, QC, posting, results, update, verification) use the core
   extension ``researchStudy-studyRegistration`` with codes from
-  ``research-study-registration-activity``; dates keep the precision the registry gave.
+  ``research-study-registration-activity``; dates keep the precision the registry gave.  Dated
+  registry events the code system has no code for (update QC, results returned after QC review,
+  a canceled results submission, an ethics committee approval) use the same extension with a
+  text (and CT.gov coding) activity, which its extensible binding allows (``registry_event.json``).
 * Outcome time frames have no R5 element: they end each ``outcomeMeasure.description`` as
-  ``Time frame: ...``.  CT.gov outcomes are measures, not objectives, so ``objective`` is not used.
+  ``Time frame: ...`` (and the legacy safety-issue flag as ``Safety issue: Yes/No``).  CT.gov
+  outcomes are measures, not objectives; ``objective`` holds only objectives a registry states as
+  such (EU CTR "Main / Secondary Objective").
+* Ethics committees (WHO ICTRP) are ``associatedParty`` entries with role ``irb``, their status as
+  written in the party's classifier and their contact details on a PractitionerRole; funders are
+  ``associatedParty`` entries with role ``funding-source``.
 * Free texts without an element (design descriptions, IPD plan texts, target duration, removed
   countries, fields the reader did not understand) are ``note`` entries, each starting with a label;
   short registry flags are ``classifier`` entries with text and, where one exists, a code.
@@ -34,10 +42,21 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from adapter.record import DateStruct, Identifier, MeshTerm, Outcome, Reference, TrialRecord
+from adapter.record import (
+    ConditionCode,
+    DateStruct,
+    Identifier,
+    MeshTerm,
+    Objective,
+    Outcome,
+    Reference,
+    TrialRecord,
+    ViolationEvent,
+)
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import CTGOV_ENUM, coding, compact, concept, ctgov_coding, reference
+from mappings.practitioner import ethics_committee_label, ethics_committee_role_id
 
 NCT_SYSTEM = "https://clinicaltrials.gov/nctid"
 """Preferred URI of the HL7 Terminology NamingSystem ``ClinicalTrials-Gov`` (v2.0.0), as in the
@@ -77,8 +96,22 @@ HANDLED_ELSEWHERE: dict[str, str] = {
     "central_contacts[].phone": "PractitionerRole.telecom",
     "central_contacts[].phone_ext": "PractitionerRole.telecom",
     "central_contacts[].email": "PractitionerRole.telecom",
+    "central_contacts[].affiliation": "PractitionerRole.organization",
+    "central_contacts[].address": "PractitionerRole.contact.address",
+    "ethics_reviews[].contact_name": "PractitionerRole.contact.name (associatedParty[irb].party references it)",
+    "ethics_reviews[].contact_address": "PractitionerRole.contact.address",
+    "ethics_reviews[].contact_phone": "PractitionerRole.contact.telecom",
+    "ethics_reviews[].contact_email": "PractitionerRole.contact.telecom",
 }
 """TrialRecord fields this mapping leaves to the resources that own them."""
+
+NOT_MAPPED: dict[str, str] = {
+    "condition_codes[].level": (
+        "the MedDRA level (LLT, PT) the registry names: no Coding element holds it, and the code "
+        "already identifies the term in MedDRA"
+    ),
+}
+"""TrialRecord fields no FHIR element holds, with the reason (listed in ``mappings/README.md`` too)."""
 
 _NCT_ID = re.compile(r"^NCT\d{8}$")
 _PHASE_ORDER = ("NA", "EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4")
@@ -108,7 +141,8 @@ def to_fhir_research_study(record: TrialRecord) -> dict[str, Any]:
         "focus": [{"concept": c} for c in _focus(record)],
         "condition": _conditions(record),
         "keyword": _keywords(record),
-        "region": [_country(name) for name in record.location_countries],
+        "region": [_country(name) for name in record.location_countries]
+        + [concept(text=name) for name in record.location_regions],
         "descriptionSummary": record.brief_summary,
         "description": record.detailed_description,
         "period": _period(
@@ -125,6 +159,7 @@ def to_fhir_research_study(record: TrialRecord) -> dict[str, Any]:
         "whyStopped": concept(text=status.why_stopped) if status.why_stopped else None,
         "recruitment": _recruitment(record),
         "comparisonGroup": _comparison_groups(record),
+        "objective": [_objective(objective) for objective in record.objectives],
         "outcomeMeasure": [_outcome_measure(outcome) for outcome in record.outcomes],
     }
     return compact(resource)
@@ -339,30 +374,57 @@ def _progress_status(record: TrialRecord) -> list[dict[str, Any]]:
     return out
 
 
+def _registration(activity: dict[str, Any], actual: bool | None, date: str | None) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [{"url": "activity", "valueCodeableConcept": activity}]
+    if actual is not None:
+        parts.append({"url": "actual", "valueBoolean": actual})
+    if date:
+        parts.append({"url": "period", "valuePeriod": {"start": date, "end": date}})
+    return {"url": STUDY_REGISTRATION_EXTENSION, "extension": parts}
+
+
 def _registration_extensions(record: TrialRecord) -> list[dict[str, Any]]:
     out = []
+    events = table("registry_event")
+    text_only = {row["after"]: (field, row) for field, row in events["status_dates"].items()}
     for field, row in table("registration_activity").items():
         if field == "primary_completion":
             continue
         value = getattr(record.status, field)
-        if value is None:
-            continue
-        if isinstance(value, DateStruct):
-            date, actual = value.date, _actual(value)
-        else:
-            # Submission, QC and verification dates are only ever recorded after the fact.
-            date, actual = value, True
-        parts: list[dict[str, Any]] = [
-            {
-                "url": "activity",
-                "valueCodeableConcept": concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"])),
-            }
-        ]
-        if actual is not None:
-            parts.append({"url": "actual", "valueBoolean": actual})
-        parts.append({"url": "period", "valuePeriod": {"start": date, "end": date}})
-        out.append({"url": STUDY_REGISTRATION_EXTENSION, "extension": parts})
+        if value is not None:
+            if isinstance(value, DateStruct):
+                date, actual = value.date, _actual(value)
+            else:
+                # Submission, QC and verification dates are only ever recorded after the fact.
+                date, actual = value, True
+            out.append(_registration(concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"])), actual, date))
+        if field in text_only:
+            extra, extra_row = text_only[field]
+            extra_date = getattr(record.status, extra)
+            if extra_date is not None:
+                out.append(_registration(concept(text=extra_row["display"]), True, extra_date))
+    annotations = record.annotations
+    if annotations is not None:
+        rows = events["UnpostedEventType"]
+        for event in annotations.unposted_events:
+            row = rows.get(event.type)
+            if row is None:
+                activity = concept(text=f"Unposted results event: {event.type}")
+            else:
+                activity = concept(
+                    coding(REGISTRATION_ACTIVITY, row["code"], _activity_display(row["code"])) if row["code"] else None,
+                    ctgov_coding("UnpostedEventType", event.type, row["ctgov_display"]),
+                    text=row["display"] + (" (date not known)" if event.date_unknown else ""),
+                )
+            out.append(_registration(activity, True, event.date))
+    for review in record.ethics_reviews:
+        if review.approval_date:
+            out.append(_registration(concept(text=events["ethics_approval"]["display"]), True, review.approval_date))
     return out
+
+
+def _activity_display(code: str) -> str:
+    return next(row["display"] for row in table("registration_activity").values() if row["code"] == code)
 
 
 # --- classification ---------------------------------------------------------------------------
@@ -441,10 +503,38 @@ def _matched(
     return out, [m for i, m in enumerate(meshes) if i not in used]
 
 
+def condition_coding(code: ConditionCode) -> dict[str, str]:
+    """A registry condition code as a Coding in its terminology (``condition_code_system.json``)."""
+    row = table("condition_code_system")["systems"].get(code.system)
+    out = {"system": row["system"] if row else code.system}
+    if code.version:
+        out["version"] = code.version
+    out["code"] = code.code
+    if code.display:
+        out["display"] = code.display
+    return out
+
+
 def _conditions(record: TrialRecord) -> list[dict[str, Any]]:
     matched, rest = _matched(((c, [c]) for c in record.conditions), record.condition_meshes)
+    # A registry code whose term is the condition text codes that condition; others stand alone.
+    codes_by_text: dict[str, list[int]] = {}
+    for index, code in enumerate(record.condition_codes):
+        if code.display:
+            codes_by_text.setdefault(code.display.casefold(), []).append(index)
+    used: set[int] = set()
+    for text, entry in zip(record.conditions, matched, strict=True):
+        hits = codes_by_text.get(text.casefold(), [])
+        if hits:
+            used.update(hits)
+            entry["coding"] = [*entry.get("coding", []), *(condition_coding(record.condition_codes[i]) for i in hits)]
+    standalone = [
+        concept(condition_coding(code), text=code.display)
+        for index, code in enumerate(record.condition_codes)
+        if index not in used
+    ]
     # ClinicalTrials.gov indexes the conditions with MeSH; a term naming none of them is still a condition term.
-    return matched + [_mesh_concept(m) for m in rest]
+    return matched + standalone + [_mesh_concept(m) for m in rest]
 
 
 def _focus(record: TrialRecord) -> list[dict[str, Any]]:
@@ -454,10 +544,36 @@ def _focus(record: TrialRecord) -> list[dict[str, Any]]:
     return matched + [_mesh_concept(m) for m in rest]
 
 
+_MEDDRA_SOC = re.compile(r"^(\d{8})\s*-\s*(.+)$")
+
+
+def _system_organ_classes(record: TrialRecord) -> list[dict[str, Any]]:
+    """MedDRA System Organ Classes of the condition codes: broader terms, like the MeSH ancestors."""
+    out: list[dict[str, Any]] = []
+    for code in record.condition_codes:
+        soc = code.system_organ_class
+        if not soc:
+            continue
+        match = _MEDDRA_SOC.match(soc)
+        soc_coding = None
+        if match and code.system == "MedDRA":
+            soc_code = ConditionCode(system="MedDRA", code=match.group(1), display=match.group(2), version=code.version)
+            soc_coding = condition_coding(soc_code)
+        # EU CTR also writes the SOC as a bare EMA term number, which is no MedDRA code: text only.
+        entry = concept(soc_coding, text=f"MedDRA System Organ Class: {soc}")
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
 def _keywords(record: TrialRecord) -> list[dict[str, Any]]:
     # MeSH ancestors are ClinicalTrials.gov's search aids (broader terms), which is what keyword is for.
     ancestors = _unique_mesh([*record.condition_mesh_ancestors, *record.intervention_mesh_ancestors])
-    return [concept(text=k) for k in record.keywords] + [_mesh_concept(m) for m in ancestors]
+    return (
+        [concept(text=k) for k in record.keywords]
+        + [_mesh_concept(m) for m in ancestors]
+        + _system_organ_classes(record)
+    )
 
 
 def _unique_mesh(terms: list[MeshTerm]) -> list[MeshTerm]:
@@ -516,13 +632,18 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
             _flag("Pediatric postmarket surveillance of a device", oversight.is_ppsd),
             _flag("Product manufactured in and exported from the U.S.", oversight.is_us_export),
             _flag("FDAAA 801 violation", oversight.fdaaa801_violation),
+            _flag("FDA regulated (legacy flag, before the drug/device split)", oversight.is_fda_regulated),
+            _flag("Applicable clinical trial under FDAAA section 801 (legacy flag)", oversight.is_section_801),
         ]
         out += [concept(text=f"Oversight authority: {authority}") for authority in oversight.authorities]
     out += [
         _flag("Delayed posting requested", status.delayed_posting),
         _flag("Results submission waived", status.results_waived),
         _flag("Results posted", record.has_results),
+        _flag("No statistical analysis plan (SAP) exists", record.no_sap),
         _flag("Patient registry", design.patient_registry),
+        _flag("Registered retrospectively (after enrolment began)", status.registered_retrospectively),
+        _flag("Records of this trial in other registries (WHO ICTRP)", record.other_registry_records),
     ]
     expanded = status.expanded_access
     if expanded is not None:
@@ -534,6 +655,12 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
     ]
     if design.number_of_arms is not None:
         out.append(concept(text=f"Number of arms/groups stated by the registry: {design.number_of_arms}"))
+    if design.endpoint_classification:
+        out.append(concept(text=f"Endpoint classification: {design.endpoint_classification}"))
+    if design.expanded_access_pointer_count is not None:
+        count = design.expanded_access_pointer_count
+        out.append(concept(text=f"Study records naming this expanded access record: {count}"))
+    out += [concept(text=f"Therapeutic area: {area}") for area in record.therapeutic_areas]
     if design.enrollment_count is not None and design.enrollment_type not in _DATE_TYPE_ACTUAL:
         suffix = f"type {design.enrollment_type}" if design.enrollment_type else "actual/estimated not stated"
         out.append(concept(text=f"Enrollment: {design.enrollment_count} ({suffix})"))
@@ -591,9 +718,30 @@ def _notes(record: TrialRecord) -> list[str | None]:
         ]
     if record.removed_countries:
         texts.append(("Countries removed from the study's locations", "; ".join(record.removed_countries)))
+    if design.planned_subjects_per_age_group:
+        counts = "; ".join(f"{group.label}: {group.count}" for group in design.planned_subjects_per_age_group)
+        texts.append(("Planned number of subjects per age range", counts))
+    annotations = record.annotations
+    if annotations is not None:
+        texts.append(("Responsible party named on the unposted results", annotations.unposted_responsible_party))
+        texts += [("FDAAA 801 violation event", _violation_text(event)) for event in annotations.violation_events]
     if record.unmapped:
         texts.append(("Registry fields the reader did not map", "; ".join(record.unmapped)))
     return [f"{label}: {text}" if text else None for label, text in texts]
+
+
+def _violation_text(event: ViolationEvent) -> str:
+    row = table("registry_event")["ViolationEventType"].get(event.type)
+    dates = (
+        ("issued", event.issued_date),
+        ("concerns the release of", event.release_date),
+        ("annotation created", event.creation_date),
+        ("posted", event.posted_date),
+    )
+    head = f"{row['display'] if row else event.type} ({event.type})"
+    stated = ", ".join(f"{label} {date}" for label, date in dates if date)
+    text = f"{head}, {stated}" if stated else head
+    return f"{text}. {event.description}" if event.description else text
 
 
 # --- parties ----------------------------------------------------------------------------------
@@ -647,6 +795,15 @@ def _associated_parties(record: TrialRecord) -> list[dict[str, Any]]:
                 "party": _organization_reference(collaborator.name),
             }
         )
+    for funder in record.funders:
+        out.append(
+            {
+                "name": funder.name,
+                "role": _role("funding-source"),
+                "classifier": _agency_classifiers(funder.agency_class),
+                "party": _organization_reference(funder.name),
+            }
+        )
     organization = record.organization
     if organization is not None and ids.normalize_name(organization.name) not in sponsor_names:
         out.append(
@@ -673,6 +830,7 @@ def _associated_parties(record: TrialRecord) -> list[dict[str, Any]]:
             }
         )
     out += _responsible_party(record)
+    out += _ethics_committees(record)
     for contact in record.central_contacts:
         label = ids.contact_label(contact)
         out.append(
@@ -682,6 +840,21 @@ def _associated_parties(record: TrialRecord) -> list[dict[str, Any]]:
                 "role": _role("recruitment-contact"),
                 "classifier": [concept(text=f"Contact role: {contact.role}")] if contact.role else [],
                 "party": reference("PractitionerRole", ids.central_contact_role_id(record, contact), label),
+            }
+        )
+    return out
+
+
+def _ethics_committees(record: TrialRecord) -> list[dict[str, Any]]:
+    out = []
+    for review in record.ethics_reviews:
+        role_id = ethics_committee_role_id(record, review)
+        out.append(
+            {
+                # The code system's own display for irb (unlike its other codes, it has one).
+                "role": concept(coding(PARTY_ROLE, "irb", "Institutional Review Board"), text="Ethics committee"),
+                "classifier": [concept(text=f"Ethics review status: {review.status}")] if review.status else [],
+                "party": reference("PractitionerRole", role_id, ethics_committee_label(review)) if role_id else None,
             }
         )
     return out
@@ -755,8 +928,25 @@ def _outcome_measure(outcome: Outcome) -> dict[str, Any]:
         if row
         else concept(text=outcome.kind)
     )
-    parts = [outcome.description, f"Time frame: {outcome.time_frame}" if outcome.time_frame else None]
+    parts = [
+        outcome.description,
+        f"Time frame: {outcome.time_frame}" if outcome.time_frame else None,
+        f"Safety issue: {_yes_no(outcome.safety_issue)}" if outcome.safety_issue is not None else None,
+    ]
     return {"name": outcome.measure, "type": [kind], "description": "\n\n".join(p for p in parts if p)}
+
+
+_OBJECTIVE_TEXT = {"primary": "Main objective", "secondary": "Secondary objective"}
+
+
+def _objective(objective: Objective) -> dict[str, Any]:
+    row = table("outcome_type").get(objective.kind)
+    kind = (
+        concept(coding(OBJECTIVE_TYPE, row["code"], row["display"]), text=_OBJECTIVE_TEXT.get(objective.kind))
+        if row
+        else concept(text=objective.kind)
+    )
+    return {"type": kind, "description": objective.description}
 
 
 # --- related artifacts ------------------------------------------------------------------------

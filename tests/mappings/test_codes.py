@@ -17,17 +17,22 @@ import pytest
 
 from adapter.record import (
     Arm,
+    ConditionCode,
     Design,
+    EthicsReview,
     Identifier,
     IpdSharing,
     Official,
     Org,
     Outcome,
     Reference,
+    RegistryAnnotations,
     ResponsibleParty,
+    ResultsEvent,
     SourceInfo,
     StatusInfo,
     TrialRecord,
+    ViolationEvent,
 )
 from mappings import research_study as rs
 from mappings.codes import table
@@ -138,6 +143,10 @@ CTGOV_ENUMS: dict[str, set[str]] = {
     "IpdSharing": {"YES", "NO", "UNDECIDED"},
     "IpdSharingInfoType": {"STUDY_PROTOCOL", "SAP", "ICF", "CSR", "ANALYTIC_CODE"},
     "OutcomeMeasureType": {"PRIMARY", "SECONDARY", "OTHER_PRE_SPECIFIED", "POST_HOC"},
+    "UnpostedEventType": {"RESET", "RELEASE", "UNRELEASE"},
+    "ViolationEventType": {
+        "VIOLATION_IDENTIFIED", "CORRECTION_CONFIRMED", "PENALTY_IMPOSED", "ISSUES_IN_LETTER_ADDRESSED_CONFIRMED",
+    },
 }  # fmt: skip
 """ClinicalTrials.gov API v2 enumerations (OpenAPI 2.0.5)."""
 
@@ -461,3 +470,60 @@ def test_country_row_code_exists(name: str, code: str) -> None:
         assert len(code) == 2 and code.isupper()
     else:
         assert code in current
+
+
+# --- registry events (studyRegistration activities and notes without a registration-activity code) -----
+
+
+@pytest.mark.parametrize(("field", "row"), sorted(table("registry_event")["status_dates"].items()))
+def test_registry_event_status_date_row_maps(field: str, row: dict[str, Any]) -> None:
+    assert field in StatusInfo.model_fields and row["after"] in table("registration_activity")
+    study = rs.to_fhir_research_study(_record(status=StatusInfo.model_validate({field: "2020-01-02"})))
+    [extension] = study["extension"]
+    assert extension["extension"][0]["valueCodeableConcept"] == {"text": row["display"]}
+
+
+@pytest.mark.parametrize(("value", "row"), sorted(table("registry_event")["UnpostedEventType"].items()))
+def test_unposted_event_row_maps(value: str, row: dict[str, Any]) -> None:
+    assert value in CTGOV_ENUMS["UnpostedEventType"]
+    assert row["code"] is None or row["code"] in REGISTRATION_ACTIVITY_CODES
+    annotations = RegistryAnnotations(unposted_events=[ResultsEvent(type=value, date="2020-01-02")])
+    [extension] = rs.to_fhir_research_study(_record(annotations=annotations))["extension"]
+    activity = extension["extension"][0]["valueCodeableConcept"]
+    expected = [(CTGOV_ENUM + "UnpostedEventType", value)]
+    if row["code"]:
+        expected.insert(0, (rs.REGISTRATION_ACTIVITY, row["code"]))
+    assert _codings(activity) == expected
+    assert activity["text"] == row["display"]
+
+
+@pytest.mark.parametrize(("value", "row"), sorted(table("registry_event")["ViolationEventType"].items()))
+def test_violation_event_row_maps(value: str, row: dict[str, Any]) -> None:
+    assert value in CTGOV_ENUMS["ViolationEventType"]
+    annotations = RegistryAnnotations(violation_events=[ViolationEvent(type=value, posted_date="2022-06-07")])
+    [note] = rs.to_fhir_research_study(_record(annotations=annotations))["note"]
+    assert note["text"] == f"FDAAA 801 violation event: {row['display']} ({value}), posted 2022-06-07"
+
+
+def test_ethics_approval_event_maps() -> None:
+    study = rs.to_fhir_research_study(_record(ethics_reviews=[EthicsReview(approval_date="2021-03")]))
+    [extension] = study["extension"]
+    activity = extension["extension"][0]["valueCodeableConcept"]
+    assert activity == {"text": table("registry_event")["ethics_approval"]["display"]}
+
+
+# --- condition code systems ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("terminology", "row"), sorted(table("condition_code_system")["systems"].items()))
+def test_condition_code_system_row_maps(terminology: str, row: dict[str, Any]) -> None:
+    code = ConditionCode(system=terminology, code="X00", display="Term")
+    [condition] = rs.to_fhir_research_study(_record(condition_codes=[code]))["condition"]
+    assert _codings(condition) == [(row["system"], "X00")]
+    assert row["system"].startswith(("http://", "https://"))
+
+
+@pytest.mark.parametrize(("family", "rule"), sorted(table("condition_code_system")["bare_codes"].items()))
+def test_condition_bare_code_rule_names_a_terminology_and_a_registry(family: str, rule: dict[str, Any]) -> None:
+    assert family in table("registries")
+    assert rule["terminology"] in table("condition_code_system")["systems"]

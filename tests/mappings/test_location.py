@@ -180,6 +180,14 @@ def test_placeholder_facility_keeps_its_name_but_has_no_managing_organization() 
     assert "managingOrganization" not in location
 
 
+def test_site_contact_address_and_affiliation_in_the_location_contact() -> None:
+    site = Site(facility="F", contacts=[Contact(name="Desk", role="CONTACT", affiliation="Org A", address="Street 1")])
+    (location,) = to_fhir_locations(_record([site]))
+    (contact,) = location["contact"]
+    assert contact["address"] == {"text": "Street 1"}
+    assert contact["organization"] == {"reference": f"Organization/{ids.organization_id('Org A')}", "display": "Org A"}
+
+
 def test_site_contacts_without_investigator_role_are_location_contacts() -> None:
     site = Site(
         facility="Beverly Hospital",

@@ -118,7 +118,12 @@ def test_every_source_of_organization_names_is_covered() -> None:
         collaborators=[Org(name="Collab")],
         responsible_party=ResponsibleParty(old_name_title="Dr. X", old_organization="Old Org"),
         officials=[Official(name="A", affiliation="Affil"), Official(name="B")],
-        sites=[Site(facility="Facility"), Site(city="Nowhere")],
+        sites=[
+            Site(facility="Facility", contacts=[Contact(name="Dr Y", affiliation="Investigator Affil")]),
+            Site(city="Nowhere"),
+        ],
+        funders=[Org(name="Funder"), Org(name="Lead")],
+        central_contacts=[Contact(name="Z", affiliation="Contact Affil"), Contact(name="W")],
     )
     assert [o["name"] for o in to_fhir_organizations(record)] == [
         "Lead",
@@ -127,6 +132,9 @@ def test_every_source_of_organization_names_is_covered() -> None:
         "Old Org",
         "Affil",
         "Facility",
+        "Funder",
+        "Contact Affil",
+        "Investigator Affil",
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapter.record import Contact, Official, Org, ResponsibleParty, Site, SourceInfo, TrialRecord
+from adapter.record import Contact, EthicsReview, Official, Org, ResponsibleParty, Site, SourceInfo, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import CTGOV_ENUM
@@ -17,6 +17,7 @@ from mappings.organization import to_fhir_organizations
 from mappings.practitioner import (
     CONTACTPOINT_EXTENSION,
     PARTY_ROLE,
+    ethics_committee_role_id,
     is_person_name,
     parse_name,
     role_concept,
@@ -293,6 +294,80 @@ def test_unnamed_central_contact_has_a_role_but_no_practitioner() -> None:
     assert role["id"] == ids.central_contact_role_id(record, contact)
     assert "practitioner" not in role
     assert role["contact"][0]["telecom"][0]["value"] == "800-555-0100"
+
+
+def test_contact_affiliation_and_address_belong_to_the_role() -> None:
+    contact = Contact(name="Yu Jiangquan", affiliation="Northern Jiangsu People's Hospital", address="98 Nantong Road")
+    record = _record(central_contacts=[contact])
+    (role,) = to_fhir_practitioner_roles(record)
+    assert role["organization"] == {
+        "reference": f"Organization/{ids.organization_id(contact.affiliation or '')}",
+        "display": "Northern Jiangsu People's Hospital",
+    }
+    assert role["contact"] == [{"address": {"text": "98 Nantong Road"}}]
+    assert role["organization"]["reference"].split("/")[1] in {o["id"] for o in to_fhir_organizations(record)}
+
+
+def test_contact_with_only_an_affiliation_still_says_where_to_turn() -> None:
+    record = _record(central_contacts=[Contact(affiliation="Medpace Japan KK")])
+    (role,) = to_fhir_practitioner_roles(record)
+    assert "practitioner" not in role and "contact" not in role
+    assert role["organization"]["display"] == "Medpace Japan KK"
+
+
+def test_site_investigator_affiliation_takes_the_place_of_the_facility() -> None:
+    site = Site(
+        facility="Ospedale San Martino",
+        contacts=[
+            Contact(name="A Uccelli", role="PRINCIPAL_INVESTIGATOR", affiliation="University of Genova"),
+            Contact(name="B Other", role="SUB_INVESTIGATOR"),
+        ],
+    )
+    record = _record(sites=[site])
+    roles = to_fhir_practitioner_roles(record)
+    assert [r["organization"]["display"] for r in roles] == ["University of Genova", "Ospedale San Martino"]
+    (location_id,) = ids.location_ids(record)
+    assert all(r["location"] == [{"reference": f"Location/{location_id}"}] for r in roles)
+
+
+def test_ethics_committee_contact_is_a_role_with_the_fields_as_labelled() -> None:
+    # DRKS's shifted fields: an e-mail in the name field, the committee's name in the address field.
+    review = EthicsReview(
+        status="Approved",
+        approval_date="2023-02-24",
+        contact_name="ethikkommission@charite.de",
+        contact_address="Ethikkommission der Charité",
+        contact_phone="(+49)30-450517222",
+        contact_email="ethikkommission@charite.de",
+    )
+    record = _record(ethics_reviews=[review, EthicsReview(status="Approved")])
+    (role,) = to_fhir_practitioner_roles(record)  # the second review names no contact
+    assert role["id"] == ethics_committee_role_id(record, review)
+    assert ethics_committee_role_id(record, record.ethics_reviews[1]) is None
+    assert role["code"] == [
+        {
+            "coding": [{"system": PARTY_ROLE, "code": "irb", "display": "Institutional Review Board"}],
+            "text": "Ethics committee",
+        }
+    ]
+    assert role["contact"] == [
+        {
+            "name": [{"text": "ethikkommission@charite.de"}],
+            "telecom": [
+                {"system": "phone", "value": "(+49)30-450517222"},
+                {"system": "email", "value": "ethikkommission@charite.de"},
+            ],
+            "address": {"text": "Ethikkommission der Charité"},
+        }
+    ]
+    assert "practitioner" not in role and to_fhir_practitioners(record) == []
+
+
+def test_funders_are_organizations_not_people() -> None:
+    funder = "Novartis Pharma GmbH"
+    record = _record(funders=[Org(name=funder)], central_contacts=[Contact(name=funder)])
+    assert to_fhir_practitioners(record) == []
+    assert [o["name"] for o in to_fhir_organizations(record)] == ["Novartis Pharma GmbH"]
 
 
 @pytest.mark.parametrize(

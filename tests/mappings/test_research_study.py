@@ -15,13 +15,16 @@ from pydantic import BaseModel
 
 from adapter.readers.ctgov_json import read_study
 from adapter.record import (
+    AgeGroupCount,
     Arm,
     AvailIpd,
+    ConditionCode,
     Contact,
     DateStruct,
     Design,
     Document,
     Eligibility,
+    EthicsReview,
     ExpandedAccessInfo,
     GeoPoint,
     Identifier,
@@ -29,17 +32,21 @@ from adapter.record import (
     IpdSharing,
     Link,
     MeshTerm,
+    Objective,
     Official,
     Org,
     Outcome,
     Oversight,
     Reference,
+    RegistryAnnotations,
     ResponsibleParty,
+    ResultsEvent,
     Retraction,
     Site,
     SourceInfo,
     StatusInfo,
     TrialRecord,
+    ViolationEvent,
 )
 from mappings import ids
 from mappings import research_study as rs
@@ -222,12 +229,17 @@ def test_seed_registry_dates_in_the_registration_extension(seed: tuple[TrialReco
     for ext in study["extension"]:
         assert ext["url"] == rs.STUDY_REGISTRATION_EXTENSION
         parts = {p["url"]: p for p in ext["extension"]}
-        code = parts["activity"]["valueCodeableConcept"]["coding"][0]["code"]
-        events[code] = (parts.get("actual", {}).get("valueBoolean"), parts["period"]["valuePeriod"])
+        activity = parts["activity"]["valueCodeableConcept"]
+        key = activity["coding"][0]["code"] if "coding" in activity else activity["text"]
+        events[key] = (parts.get("actual", {}).get("valueBoolean"), parts["period"]["valuePeriod"])
     assert events["registration-submission"] == (True, {"start": "2013-05-08", "end": "2013-05-08"})
     assert events["registration-posting"] == (False, {"start": "2013-05-16", "end": "2013-05-16"})
     assert events["record-verification"] == (True, {"start": "2013-05", "end": "2013-05"})
     assert study["date"] == "2013-05-16"
+    record, _ = seed
+    if record.source.format == "ctgov-xml":
+        # No code of research-study-registration-activity means the update QC: text only.
+        assert events["Update submission Quality Check"] == (True, {"start": "2013-05-13", "end": "2013-05-13"})
 
 
 def test_seed_outcomes_keep_time_frames(seed: tuple[TrialRecord, Resource]) -> None:
@@ -491,6 +503,127 @@ def test_mesh_terms_match_conditions_and_interventions() -> None:
     ]
 
 
+def test_ictrp_parties_funders_and_ethics_committees() -> None:
+    review = EthicsReview(status="Approved", approval_date="2023-02-24", contact_email="ek@example.org")
+    record = _record(
+        lead_sponsor=Org(name="Charité"),
+        funders=[Org(name="Novartis Pharma GmbH")],
+        ethics_reviews=[review, EthicsReview(status="Submitted approval")],
+    )
+    study = rs.to_fhir_research_study(record)
+    assert _role_codes(study) == ["lead-sponsor", "funding-source", "irb", "irb"]
+    funder = study["associatedParty"][1]
+    assert funder["party"] == {
+        "reference": f"Organization/{ids.organization_id('Novartis Pharma GmbH')}",
+        "display": "Novartis Pharma GmbH",
+    }
+    first, second = study["associatedParty"][2:]
+    assert first["classifier"] == [{"text": "Ethics review status: Approved"}]
+    assert first["party"]["reference"].startswith("PractitionerRole/nct00000001-role-")
+    assert first["party"]["display"] == "ek@example.org"
+    assert "party" not in second and second["classifier"] == [{"text": "Ethics review status: Submitted approval"}]
+    [approval] = study["extension"]
+    assert approval["extension"] == [
+        {"url": "activity", "valueCodeableConcept": {"text": "Ethics committee approval"}},
+        {"url": "actual", "valueBoolean": True},
+        {"url": "period", "valuePeriod": {"start": "2023-02-24", "end": "2023-02-24"}},
+    ]
+
+
+def test_registry_condition_codes_code_the_matching_condition_or_stand_alone() -> None:
+    record = _record(
+        conditions=["Familial amyloid polyneuropathy", "Other text"],
+        condition_codes=[
+            ConditionCode(system="MedDRA", version="20.0", level="LLT", code="10057949",
+                          display="Familial Amyloid Polyneuropathy", system_organ_class="100000004850"),
+            ConditionCode(system="ICD-10-GM", code="E85.0"),
+        ],
+    )  # fmt: skip
+    study = rs.to_fhir_research_study(record)
+    assert study["condition"] == [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/mdr",
+                    "version": "20.0",
+                    "code": "10057949",
+                    "display": "Familial Amyloid Polyneuropathy",
+                }
+            ],
+            "text": "Familial amyloid polyneuropathy",
+        },
+        {"text": "Other text"},
+        {"coding": [{"system": "http://fhir.de/CodeSystem/bfarm/icd-10-gm", "code": "E85.0"}]},
+    ]
+    # A bare EMA number is no MedDRA code: the system organ class stays text.
+    assert study["keyword"] == [{"text": "MedDRA System Organ Class: 100000004850"}]
+
+
+def test_eu_objectives_regions_and_legacy_flags() -> None:
+    record = _record(
+        objectives=[
+            Objective(kind="primary", description="To evaluate X"),
+            Objective(kind="secondary", description="Y"),
+        ],
+        location_countries=["Japan"],
+        location_regions=["Asia except Japan"],
+        outcomes=[Outcome(kind="primary", measure="M", time_frame="6 months", safety_issue=False)],
+        oversight=Oversight(is_fda_regulated=True, is_section_801=False),
+        design=Design(endpoint_classification="Safety/Efficacy Study"),
+        status=StatusInfo(last_update_submit="2015-08-01", last_update_submit_qc="2015-08-03"),
+    )
+    study = rs.to_fhir_research_study(record)
+    assert [(o["type"]["coding"][0]["code"], o["type"]["text"], o["description"]) for o in study["objective"]] == [
+        ("primary", "Main objective", "To evaluate X"),
+        ("secondary", "Secondary objective", "Y"),
+    ]
+    assert study["region"][1] == {"text": "Asia except Japan"}
+    assert study["outcomeMeasure"][0]["description"] == "Time frame: 6 months\n\nSafety issue: No"
+    texts = [c.get("text") for c in study["classifier"]]
+    assert "FDA regulated (legacy flag, before the drug/device split): Yes" in texts
+    assert "Applicable clinical trial under FDAAA section 801 (legacy flag): No" in texts
+    assert "Endpoint classification: Safety/Efficacy Study" in texts
+    # The update QC follows the update submission, with a text activity (no code means it).
+    activities = [e["extension"][0]["valueCodeableConcept"] for e in study["extension"]]
+    assert activities[1] == {"text": "Update submission Quality Check"}
+    assert activities[0]["coding"][0]["code"] == "update-submission"
+
+
+def test_unposted_results_and_violations() -> None:
+    annotations = RegistryAnnotations(
+        unposted_responsible_party="Steven Carswell, Principal Investigator, COG Analytics",
+        unposted_events=[
+            ResultsEvent(type="RELEASE", date="2024-05-29"),
+            ResultsEvent(type="UNRELEASE", date_unknown=True),
+        ],
+        violation_events=[ViolationEvent(type="VIOLATION_IDENTIFIED", description="Failure to Submit.",
+                                         issued_date="2021-07-26", posted_date="2021-07-29")],
+    )  # fmt: skip
+    study = rs.to_fhir_research_study(_record(annotations=annotations))
+    release, cancel = study["extension"]
+    assert release["extension"] == [
+        {
+            "url": "activity",
+            "valueCodeableConcept": {
+                "coding": [
+                    {"system": rs.REGISTRATION_ACTIVITY, "code": "results-submission", "display": "Results submission"},
+                    {"system": CTGOV_ENUM + "UnpostedEventType", "code": "RELEASE", "display": "Submitted"},
+                ],
+                "text": "Results submission (not posted)",
+            },
+        },
+        {"url": "actual", "valueBoolean": True},
+        {"url": "period", "valuePeriod": {"start": "2024-05-29", "end": "2024-05-29"}},
+    ]
+    assert cancel["extension"][0]["valueCodeableConcept"]["text"] == "Results submission canceled (date not known)"
+    assert [p["url"] for p in cancel["extension"]] == ["activity", "actual"]  # no date, no period
+    assert [n["text"] for n in study["note"]] == [
+        "Responsible party named on the unposted results: Steven Carswell, Principal Investigator, COG Analytics",
+        "FDAAA 801 violation event: Violation identified by FDA (VIOLATION_IDENTIFIED), issued 2021-07-26, "
+        "posted 2021-07-29. Failure to Submit.",
+    ]
+
+
 def test_no_protocol_reference_without_arms_or_interventions() -> None:
     assert "protocol" not in rs.to_fhir_research_study(_record())
 
@@ -514,7 +647,15 @@ def test_minimal_record() -> None:
 
 def _maximal_record() -> TrialRecord:
     """Every TrialRecord field set, free texts unique so their presence in the output can be checked."""
-    contact = Contact(name="Cc Name", role="CONTACT", phone="+1 555 0101", phone_ext="77", email="cc@example.org")
+    contact = Contact(
+        name="Cc Name",
+        role="CONTACT",
+        phone="+1 555 0101",
+        phone_ext="77",
+        email="cc@example.org",
+        affiliation="Contact affiliation text",
+        address="Contact address text",
+    )
     return TrialRecord(
         source=SourceInfo(
             registry="ctgov",
@@ -559,7 +700,9 @@ def _maximal_record() -> TrialRecord:
             disp_first_submit_qc="2022-02-05",
             disp_first_post=DateStruct(date="2022-02-06", type="ACTUAL"),
             last_update_submit="2024-03-01",
+            last_update_submit_qc="2024-03-03",
             last_update_post=DateStruct(date="2024-03-02", type="ACTUAL"),
+            registered_retrospectively=True,
         ),
         responsible_party=ResponsibleParty(
             type="PRINCIPAL_INVESTIGATOR",
@@ -571,6 +714,17 @@ def _maximal_record() -> TrialRecord:
         ),
         lead_sponsor=Org(name="Lead Sponsor Text", agency_class="INDUSTRY"),
         collaborators=[Org(name="Collaborator Text", agency_class="NIH")],
+        funders=[Org(name="Funder Text", agency_class="OTHER")],
+        ethics_reviews=[
+            EthicsReview(
+                status="Ethics status text",
+                approval_date="2018-10-29",
+                contact_name="Ethics contact name text",
+                contact_address="Ethics address text",
+                contact_phone="+49 761 0000",
+                contact_email="ethics@example.org",
+            )
+        ],
         oversight=Oversight(
             has_dmc=True,
             is_fda_regulated_drug=True,
@@ -579,11 +733,24 @@ def _maximal_record() -> TrialRecord:
             is_ppsd=True,
             is_us_export=True,
             fdaaa801_violation=True,
+            is_fda_regulated=True,
+            is_section_801=True,
             authorities=["Authority text"],
         ),
         brief_summary="Brief summary text",
         detailed_description="Detailed description text",
         conditions=["Condition text"],
+        condition_codes=[
+            ConditionCode(
+                system="MedDRA",
+                code="10007509",
+                display="Condition code display text",
+                version="20.0",
+                level="PT",
+                system_organ_class="10007541 - Soc display text",
+            )
+        ],
+        therapeutic_areas=["Therapeutic area text"],
         keywords=["Keyword text"],
         design=Design(
             study_type="INTERVENTIONAL",
@@ -605,6 +772,9 @@ def _maximal_record() -> TrialRecord:
             patient_registry=True,
             expanded_access_types=["INDIVIDUAL"],
             number_of_arms=3,
+            endpoint_classification="Endpoint classification text",
+            expanded_access_pointer_count=5,
+            planned_subjects_per_age_group=[AgeGroupCount(label="Age group label text", count=86)],
         ),
         arms=[
             Arm(
@@ -629,8 +799,10 @@ def _maximal_record() -> TrialRecord:
                 measure="Measure text",
                 description="Outcome description text",
                 time_frame="Time frame text",
+                safety_issue=True,
             )
         ],
+        objectives=[Objective(kind="primary", description="Objective description text")],
         eligibility=Eligibility(criteria="Criteria text", sex="ALL", minimum_age="18 Years"),
         central_contacts=[contact],
         officials=[Official(name="Official Name", affiliation="Official affiliation text", role="STUDY_CHAIR")],
@@ -644,6 +816,7 @@ def _maximal_record() -> TrialRecord:
             )
         ],
         location_countries=["Germany"],
+        location_regions=["Region text"],
         removed_countries=["Removed country text"],
         references=[
             Reference(
@@ -681,11 +854,27 @@ def _maximal_record() -> TrialRecord:
                 size=4242,
             )
         ],
+        no_sap=True,
         condition_meshes=[MeshTerm(id="D000000001", term="Condition mesh text")],
         condition_mesh_ancestors=[MeshTerm(id="D000000002", term="Condition ancestor text")],
         intervention_meshes=[MeshTerm(id="D000000003", term="Intervention mesh text")],
         intervention_mesh_ancestors=[MeshTerm(id="D000000004", term="Intervention ancestor text")],
         has_results=True,
+        annotations=RegistryAnnotations(
+            unposted_responsible_party="Unposted party text",
+            unposted_events=[ResultsEvent(type="RESET", date="2023-04-05", date_unknown=True)],
+            violation_events=[
+                ViolationEvent(
+                    type="PENALTY_IMPOSED",
+                    description="Violation description text",
+                    creation_date="2022-06-06",
+                    issued_date="2022-05-26",
+                    release_date="2021-08-17",
+                    posted_date="2022-06-07",
+                )
+            ],
+        ),
+        other_registry_records=True,
         unmapped=["protocolSection.newModule.newField"],
     )
 
@@ -693,7 +882,8 @@ def _maximal_record() -> TrialRecord:
 def _excluded(path: str) -> bool:
     generic = path.replace("[0]", "[]")
     return any(
-        generic == key or generic.startswith(key + ".") or generic.startswith(key + "[") for key in rs.HANDLED_ELSEWHERE
+        generic == key or generic.startswith(key + ".") or generic.startswith(key + "[")
+        for key in (*rs.HANDLED_ELSEWHERE, *rs.NOT_MAPPED)
     )
 
 
@@ -758,7 +948,7 @@ def test_every_record_field_lands_in_the_study_or_is_owned_elsewhere() -> None:
 
 def test_handled_elsewhere_names_real_fields() -> None:
     paths = {path.replace("[0]", "[]") for path, _ in _leaves(_maximal_record())}
-    for key in rs.HANDLED_ELSEWHERE:
+    for key in (*rs.HANDLED_ELSEWHERE, *rs.NOT_MAPPED):
         assert any(p == key or p.startswith(key + ".") or p.startswith(key + "[") for p in paths), key
 
 
