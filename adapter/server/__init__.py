@@ -1,1 +1,1 @@
-"""The FHIR REST server (``trial2fhir serve``): see ``adapter/server/README.md``."""
+"""The FHIR REST server (``trial2fhir serve``): see "Serving FHIR" in README.md."""
