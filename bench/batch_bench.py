@@ -388,7 +388,7 @@ def main() -> None:
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--profile-only", action="store_true")
     parser.add_argument("--load-only", action="store_true", help="only the store load figures")
-    parser.add_argument("--load-records", type=int, default=2_000)
+    parser.add_argument("--load-records", type=int, default=2_000, help="studies for the load figures (0: none)")
     args = parser.parse_args()
 
     records = corpus_records()
@@ -436,7 +436,8 @@ def main() -> None:
             f"for {args.records:,}"
         )
         synthetic.unlink()
-    load_figures(records, work, args.load_records)
+    if args.load_records:
+        load_figures(records, work, args.load_records)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 
