@@ -26,7 +26,7 @@ def convert_record(record: TrialRecord, fhir_version: str = "4.0") -> list[dict[
     """All resources for ``record`` in the requested FHIR version (R5 mappings, R4 via ``mappings.r4``)."""
     resources = to_fhir_resources(record)
     if check_version(fhir_version) == "4.0":
-        resources = to_r4(resources)
+        resources = to_r4(resources, in_place=True)  # the R5 set is not used again
     return resources
 
 

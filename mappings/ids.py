@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 from adapter.record import Contact, Official, Site, TrialRecord
 
@@ -20,6 +21,7 @@ def _digest(text: str, size: int = 16) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:size]
 
 
+@lru_cache(maxsize=4096)  # called ~200 times per record, mostly with repeats
 def normalize_name(name: str) -> str:
     """Case- and whitespace-insensitive key for an organization or facility name."""
     return _SPACES.sub(" ", name).strip().casefold()

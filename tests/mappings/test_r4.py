@@ -169,3 +169,8 @@ def test_r5_only_status_codes_carry_their_code_system_version():
             for _, node in walk(resource):
                 if node.get("system") == "http://hl7.org/fhir/research-study-status":
                     assert (node["code"] in R4_STATUS_CODES) == ("version" not in node), node
+
+
+def test_in_place_conversion_gives_the_same_r4():
+    for record in RECORDS[:8]:
+        assert to_r4(to_fhir_resources(record), in_place=True) == to_r4(to_fhir_resources(record))
