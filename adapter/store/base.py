@@ -704,7 +704,9 @@ class SqlStore(Store):
             row = self.execute(
                 conn, "SELECT total, ids, created_us FROM search_pages WHERE token = ?", (token,)
             ).fetchone()
-        if row is None or row[2] < cutoff:
+        # Stamps have millisecond precision: a page saved in the same millisecond as the cutoff has
+        # reached its age, so equality counts as expired (max_age_s=0 always expires).
+        if row is None or row[2] <= cutoff:
             return None
         ids = str(row[1])
         return (ids.split("\n") if ids else []), int(row[0])
@@ -713,7 +715,7 @@ class SqlStore(Store):
         cutoff = now_us() - int(max_age_s * 1_000_000)
         with self.connection() as conn:
             row = self.execute(
-                conn, "SELECT 1 FROM search_pages WHERE token = ? AND created_us >= ?", (token, cutoff)
+                conn, "SELECT 1 FROM search_pages WHERE token = ? AND created_us > ?", (token, cutoff)
             ).fetchone()
         return row is not None
 
