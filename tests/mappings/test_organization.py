@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
+from adapter.readers.ctgov_xml import read_clinical_study
 from adapter.record import (
     Contact,
     Official,
@@ -28,42 +30,9 @@ FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def seed_record() -> TrialRecord:
-    """NCT01854957 (MESEMS) as the legacy XML states it (fixtures/seed/NCT01854957.xml)."""
-    return TrialRecord(
-        source=SourceInfo(registry="ctgov", format="ctgov-xml"),
-        registry_id="NCT01854957",
-        organization=Org(name="University of Genova"),
-        lead_sponsor=Org(name="Antonio Uccelli", agency_class="OTHER"),
-        collaborators=[
-            Org(name="Azienda Ospedaliera Universitaria Integrata Verona", agency_class="OTHER"),
-            Org(name="Ospedale San Raffaele", agency_class="OTHER"),
-        ],
-        responsible_party=ResponsibleParty(
-            type="SPONSOR_INVESTIGATOR",
-            investigator_full_name="Antonio Uccelli",
-            investigator_title="MD",
-            investigator_affiliation="University of Genova",
-        ),
-        officials=[
-            Official(name="Giancarlo Comi, MD", role="PRINCIPAL_INVESTIGATOR", affiliation="Ospedale San Raffaele"),
-            Official(
-                name="Bruno Bonetti, MD",
-                role="PRINCIPAL_INVESTIGATOR",
-                affiliation="Azienda Ospedaliera Universitaria Integrata di Verona",
-            ),
-        ],
-        central_contacts=[Contact(name="Antonio Uccelli, MD", phone="+390103537028", email="MESEMS@unige.it")],
-        sites=[
-            Site(
-                facility="University of Genova",
-                status="RECRUITING",
-                city="Genova",
-                zip="16132",
-                country="Italy",
-                contacts=[Contact(name="Antonio Uccelli, MD, PhD", role="PRINCIPAL_INVESTIGATOR")],
-            )
-        ],
-    )
+    """NCT01854957 (MESEMS) as the legacy XML states it, through the XML reader."""
+    seed = Path(__file__).resolve().parents[2] / "fixtures" / "seed" / "NCT01854957.xml"
+    return read_clinical_study(seed.read_bytes(), "NCT01854957.xml")
 
 
 def _record(**fields: object) -> TrialRecord:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from adapter.readers.ctgov_xml import read_clinical_study
 from adapter.record import Contact, EthicsReview, Official, Org, ResponsibleParty, Site, SourceInfo, TrialRecord
 from mappings import ids
 from mappings.codes import table
@@ -30,42 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def seed_record() -> TrialRecord:
-    """NCT01854957 (MESEMS) as the legacy XML states it (fixtures/seed/NCT01854957.xml)."""
-    return TrialRecord(
-        source=SourceInfo(registry="ctgov", format="ctgov-xml"),
-        registry_id="NCT01854957",
-        organization=Org(name="University of Genova"),
-        lead_sponsor=Org(name="Antonio Uccelli", agency_class="OTHER"),
-        collaborators=[
-            Org(name="Azienda Ospedaliera Universitaria Integrata Verona", agency_class="OTHER"),
-            Org(name="Ospedale San Raffaele", agency_class="OTHER"),
-        ],
-        responsible_party=ResponsibleParty(
-            type="SPONSOR_INVESTIGATOR",
-            investigator_full_name="Antonio Uccelli",
-            investigator_title="MD",
-            investigator_affiliation="University of Genova",
-        ),
-        officials=[
-            Official(name="Giancarlo Comi, MD", role="PRINCIPAL_INVESTIGATOR", affiliation="Ospedale San Raffaele"),
-            Official(
-                name="Bruno Bonetti, MD",
-                role="PRINCIPAL_INVESTIGATOR",
-                affiliation="Azienda Ospedaliera Universitaria Integrata di Verona",
-            ),
-        ],
-        central_contacts=[Contact(name="Antonio Uccelli, MD", phone="+390103537028", email="MESEMS@unige.it")],
-        sites=[
-            Site(
-                facility="University of Genova",
-                status="RECRUITING",
-                city="Genova",
-                zip="16132",
-                country="Italy",
-                contacts=[Contact(name="Antonio Uccelli, MD, PhD", role="PRINCIPAL_INVESTIGATOR")],
-            )
-        ],
-    )
+    """NCT01854957 (MESEMS) as the legacy XML states it, through the XML reader."""
+    seed = Path(__file__).resolve().parents[2] / "fixtures" / "seed" / "NCT01854957.xml"
+    return read_clinical_study(seed.read_bytes(), "NCT01854957.xml")
 
 
 def _record(**fields: Any) -> TrialRecord:
@@ -156,7 +124,10 @@ def test_seed_roles_use_the_ids_the_research_study_references() -> None:
     central = roles[expected[3]]
     assert central["practitioner"]["reference"] == uccelli
     assert "organization" not in central
-    assert central["code"] == [{"coding": [{"system": PARTY_ROLE, "code": "recruitment-contact"}]}]
+    assert central["code"] == [
+        {"coding": [{"system": f"{CTGOV_ENUM}ContactRole", "code": "CONTACT", "display": "Contact"},
+                    {"system": PARTY_ROLE, "code": "recruitment-contact"}]}
+    ]  # fmt: skip
     assert central["contact"] == [
         {"telecom": [{"system": "phone", "value": "+390103537028"}, {"system": "email", "value": "MESEMS@unige.it"}]}
     ]
