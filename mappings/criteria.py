@@ -126,7 +126,7 @@ class Heading:
 
 def unescape_markdown(text: str) -> str:
     """``eGFR \\< 60`` -> ``eGFR < 60``: v2 markup escapes, which the legacy XML never carries."""
-    return _ESCAPE.sub(r"\1", text)
+    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
 
 
 def split_criteria(text: str | None) -> list[Criterion]:
@@ -392,11 +392,15 @@ def _section_kind(text: str) -> bool | str | None:
 
 def _is_section_heading(block: _Block) -> bool:
     text = _clean(block.text)
-    if not text or _section_kind(text) is None:
+    if not text:
         return False
     core = _strip_colon(text)
     words = core.split()
-    if not words:
+    # Most blocks are criteria, far longer than any heading: the word count rules them out
+    # before the (costlier) section-kind patterns run.
+    if not words or len(words) > (8 if block.marker else 30):
+        return False
+    if _section_kind(text) is None:
         return False
     if text.endswith(":") and len(words) <= (8 if block.marker else 30):
         return True
@@ -412,8 +416,8 @@ def _is_section_heading(block: _Block) -> bool:
 
 
 def _mostly_capitals(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+    letters = "".join(filter(str.isalpha, text))
+    return bool(letters) and sum(map(str.isupper, letters)) > 0.7 * len(letters)
 
 
 def _is_caps_heading(block: _Block, has_next: bool, shouting: bool) -> bool:

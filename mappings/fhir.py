@@ -17,19 +17,46 @@ UCUM = "http://unitsofmeasure.org"
 def compact(value: Any) -> Any:
     """Drop ``None``, empty strings, empty lists and empty dicts, recursively (FHIR forbids empty elements)."""
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            item = compact(item)
-            if item is None or item == "" or item == [] or item == {}:
-                continue
-            out[key] = item
-        return out
+        return _compact_dict(value)
     if isinstance(value, list):
-        items = [compact(item) for item in value]
-        return [item for item in items if not (item is None or item == "" or item == [] or item == {})]
+        return _compact_list(value)
     if isinstance(value, str):
         return value.strip() or None
     return value
+
+
+# The two helpers below run on every element of every resource: exact type tests first (the common
+# case, several times cheaper than isinstance chains), the general rule for subclasses after.
+def _compact_item(item: Any) -> Any:
+    kind = type(item)
+    if kind is str:
+        return item.strip() or None
+    if kind is dict:
+        return _compact_dict(item) or None
+    if kind is list:
+        return _compact_list(item) or None
+    if kind is int or kind is bool or kind is float or item is None:
+        return item
+    item = compact(item)
+    return None if item == "" or item == [] or item == {} else item
+
+
+def _compact_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        item = _compact_item(item)
+        if item is not None:
+            out[key] = item
+    return out
+
+
+def _compact_list(value: list[Any]) -> list[Any]:
+    out = []
+    for item in value:
+        item = _compact_item(item)
+        if item is not None:
+            out.append(item)
+    return out
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict[str, str]:

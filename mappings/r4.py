@@ -507,24 +507,29 @@ R4_RESEARCH_STUDY_STATUS_CODES = frozenset({
 
 def _r4_systems(value: Any) -> None:
     """Rewrite, in place, Coding systems R4 knows under another URL, and mark R5-only codes with their version."""
-    if isinstance(value, dict):
-        system = value.get("system")
-        if system in R4_SYSTEM and "code" in value:
-            value["system"] = R4_SYSTEM[system]
-        elif (
-            system == RESEARCH_STUDY_STATUS
-            and value.get("code") not in R4_RESEARCH_STUDY_STATUS_CODES
-            and "version" not in value
-        ):
-            # Same URL, codes R4's edition lacks: the Coding says which edition defines them.
-            value["version"] = "5.0.0"
-        for item in value.values():
-            if isinstance(item, dict | list):
-                _r4_systems(item)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                _r4_systems(item)
+    # Iterative, exact type tests: this walk visits every element of every R4 resource.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
+            system = item.get("system")
+            if system is not None:
+                if system in R4_SYSTEM and "code" in item:
+                    item["system"] = R4_SYSTEM[system]
+                elif (
+                    system == RESEARCH_STUDY_STATUS
+                    and item.get("code") not in R4_RESEARCH_STUDY_STATUS_CODES
+                    and "version" not in item
+                ):
+                    # Same URL, codes R4's edition lacks: the Coding says which edition defines them.
+                    item["version"] = "5.0.0"
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                pending.append(child)
 
 
 def to_r4(resources: list[Resource], *, in_place: bool = False) -> list[Resource]:

@@ -35,16 +35,21 @@ def _name(source: str | None) -> str:
 
 def _check_depth(value: Any, source: str) -> None:
     # orjson already refuses nesting deeper than 1024; this tighter bound keeps later recursive
-    # code (readers, compact) far from Python's recursion limit.
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
+    # code (readers, compact) far from Python's recursion limit.  Walked level by level with exact
+    # type tests (orjson builds plain dicts and lists only): it touches every node of every record.
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
         if depth > MAX_JSON_DEPTH:
             raise InputError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", source)
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+        below = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    below.append(child)
+        level = below
+        depth += 1
 
 
 def _json_items(obj: Any, source: str) -> Iterator[ReadItem]:
