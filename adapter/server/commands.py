@@ -125,31 +125,87 @@ def register(app: typer.Typer) -> None:
 
     @app.command("load")
     def load_command(
-        inputs: Annotated[list[str], typer.Argument(help="Registry record files, directories or archives.")],
+        inputs: Annotated[
+            list[str],
+            typer.Argument(
+                help="Registry records (files, directories, .zip archives, NDJSON) or export directories "
+                "(trial2fhir convert --out, or a saved $export: a folder with manifest.json)."
+            ),
+        ],
         db: Annotated[
             str | None,
             typer.Option(
                 "--db", help="sqlite:///path (default: trial2fhir.sqlite3 in the working directory) or postgresql://..."
             ),
         ] = None,
-        force: Annotated[bool, typer.Option("--force", help="Convert files even if already loaded.")] = False,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force",
+                help="Convert tar archives even if already loaded (other inputs are always streamed through; "
+                "unchanged resources get no new version).",
+            ),
+        ] = False,
         workers: Annotated[
             int | None, typer.Option("--workers", help="Conversion processes [default: CPU count].")
         ] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines and no summary.")] = False,
     ) -> None:
-        """Convert registry records and store them (R4 and R5) without starting the server."""
+        """Convert registry records, or read an export, and store them without starting the server.
+
+        Records are stored in both versions (R4 and R5); an export directory in its own version.
+        Inputs are streamed (archives member by member, NDJSON in ranges) and written in large
+        transactions, so memory stays bounded whatever their size.
+        """
         settings = _settings(db=db)
         missing = [path for path in inputs if not os.path.exists(path)]
         if missing:
             raise _fail(f"cannot read {', '.join(missing)}: no such file or directory", EXIT_USAGE)
         store = _open(settings.db, settings)
         try:
-            failures = _load(store, inputs, quiet=quiet, force=force, workers=workers)
+            failures = _bulk_load(store, inputs, quiet=quiet, force=force, workers=workers)
         finally:
             store.close()
         if failures:
             raise typer.Exit(EXIT_FAILED)
+
+
+def _bulk_load(store: Any, inputs: list[str], quiet: bool, force: bool, workers: int | None) -> int:
+    """``trial2fhir load``: the streaming batch loader; returns the number of failed records/files."""
+    import time
+
+    from adapter.batch.inputs import UsageError
+    from adapter.batch.load import load_inputs
+    from adapter.store.loader import ARCHIVE_SUFFIXES
+
+    # The batch planner streams zip members by offset; a compressed tar cannot be entered that way,
+    # so tar archives keep the per-file loader (tarfile reads them member by member too).
+    tars = [i for i in inputs if i.lower().endswith(ARCHIVE_SUFFIXES) and not i.lower().endswith(".zip")]
+    rest = [i for i in inputs if i not in tars]
+    failed = _load(store, tars, quiet=quiet, force=force, workers=workers) if tars else 0
+    if not rest:
+        return failed
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        typer.echo(f"trial2fhir: {line} ({time.monotonic() - started:.0f} s)", err=True)
+
+    try:
+        summary = load_inputs(store, rest, jobs=workers, progress=None if quiet else progress)
+    except (UsageError, ValueError, OSError) as error:
+        raise _fail(str(error), EXIT_USAGE) from None
+    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(summary.outcomes.items()))
+    if not quiet:
+        typer.echo(
+            f"trial2fhir: loaded {summary.records} record(s), {summary.failed} failed, in "
+            f"{time.monotonic() - started:.1f} s; resources: {outcomes or 'none written'}",
+            err=True,
+        )
+    for failure in summary.failures:
+        typer.echo(f"trial2fhir: error: {' '.join(failure.split())}", err=True)
+    if summary.failed > len(summary.failures):
+        typer.echo(f"trial2fhir: error: {summary.failed - len(summary.failures)} more failed record(s)", err=True)
+    return failed + summary.failed
 
 
 def _run(settings: Any) -> None:

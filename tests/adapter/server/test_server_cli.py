@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from server_helpers import PG_URL, REPO, pg_reachable
 
@@ -192,3 +193,48 @@ def test_two_server_processes_share_one_postgresql_database(tmp_path: Path) -> N
         cleanup = PostgresStore(db)
         cleanup.drop_schema()
         cleanup.close()
+
+
+def test_load_streams_archives_and_export_directories(tmp_path: Path) -> None:
+    import zipfile
+
+    sources = sorted((FIXTURES / "ctgov-xml").glob("*.xml"))
+    with zipfile.ZipFile(tmp_path / "records.zip", "w") as archive:
+        for path in sources:
+            archive.write(path, f"studies/{path.name}")
+    export = tmp_path / "export"
+    arguments = ["convert", str(FIXTURES / "ctgov-v2-json"), "--out", str(export), "--fhir-version", "5.0", "--quiet"]
+    converted = subprocess.run(
+        [*command(), *arguments, "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+        check=False,
+    )
+    assert converted.returncode == 0, converted.stderr
+    db = f"sqlite:///{tmp_path}/bulk.sqlite3"
+    loaded = subprocess.run(
+        [*command(), "load", str(tmp_path / "records.zip"), str(export), "--db", db, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    manifest = orjson.loads((export / "manifest.json").read_bytes())
+    studies = next(item["count"] for item in manifest["output"] if item["type"] == "ResearchStudy")
+    # Studies: the zip's records (stored in both versions) and the export's (R5 only).
+    assert f"loaded {len(sources) + studies} record(s), 0 failed" in loaded.stderr, loaded.stderr
+    env = clean_env() | {"TRIAL2FHIR_DB": db}
+    process, _, url = serve(tmp_path, "--no-fixtures", env=env)
+    try:
+        r4 = httpx.get(f"{url}/fhir/R4/ResearchStudy", params={"_summary": "count"}).json()["total"]
+        r5 = httpx.get(f"{url}/fhir/R5/ResearchStudy", params={"_summary": "count"}).json()["total"]
+        json_ids = {p.stem for p in (FIXTURES / "ctgov-v2-json").glob("*.json")}
+        assert len(json_ids) == studies
+        assert r4 == len(sources)
+        assert r5 == len(json_ids | {p.stem for p in sources})
+    finally:
+        stop(process)
