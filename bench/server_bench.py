@@ -7,9 +7,10 @@ unreachable)::
     .venv/bin/python bench/server_bench.py --store sqlite --clients 16 --seconds 30
     .venv/bin/python bench/server_bench.py --db-dir /var/tmp/trial2fhir-server-bench  # keep (and reuse) the SQLite file
 
-For each store: load the corpus (``load_paths``, timed; an existing SQLite file in ``--db-dir`` is
-reused), start ``trial2fhir serve`` as a separate process (so the load generator does not share
-its interpreter), warm up, then drive ``--clients`` concurrent HTTP/1.1 keep-alive clients
+For each store: load the corpus (``load_inputs``, as ``trial2fhir load``, timed; an existing
+SQLite file in ``--db-dir`` is reused, its unchanged resources getting no new version), start
+``trial2fhir serve`` as a separate process (so the load generator does not share its
+interpreter), warm up, then drive ``--clients`` concurrent HTTP/1.1 keep-alive clients
 (asyncio + httpx in this process) through three scenarios, each for ``--seconds``:
 
 * read by id: ``GET /fhir/R4/ResearchStudy/{id}``, random study;
@@ -69,20 +70,21 @@ def free_port() -> int:
 
 
 def load(url: str, workers: int) -> tuple[float, Any]:
+    from adapter.batch.load import load_inputs
     from adapter.store import open_store
-    from adapter.store.loader import load_paths
 
     store = open_store(url)
     started = time.monotonic()
-    report = load_paths(
-        store, [CORPUS / "ctgov-xml", CORPUS / "who-ictrp-xml", CORPUS / "ctgov-v2-json"], workers=workers
+    # What `trial2fhir load` runs: streamed inputs, both FHIR versions, large transactions.
+    summary = load_inputs(
+        store, [str(CORPUS / "ctgov-xml"), str(CORPUS / "who-ictrp-xml"), str(CORPUS / "ctgov-v2-json")], jobs=workers
     )
     elapsed = time.monotonic() - started
     counts = store.counts()
     store.close()
     print(
-        f"  loaded {report.records} records ({report.skipped} files already loaded, {len(report.failures)} "
-        f"failed) in {elapsed:.0f} s; {sum(counts.values())} resources stored",
+        f"  loaded {summary.records} records ({summary.failed} failed) in {elapsed:.0f} s; "
+        f"{sum(counts.values())} resources stored",
         flush=True,
     )
     return elapsed, counts

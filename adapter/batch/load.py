@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -110,7 +111,7 @@ def load_export(
             resources = [r for line in batch for r in _resources(orjson.loads(line))]
 
             def work(tx: Tx, resources: list[dict[str, Any]] = resources) -> list[str]:
-                return [_put(tx, version, r) for r in resources]
+                return [r.outcome for r in tx.put_many(version, resources, create_only=SHARED_TYPES)]
 
             for outcome in store.transact(work):
                 summary.count(outcome)
@@ -170,10 +171,6 @@ def _resources(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return [resource]
 
 
-def _put(tx: Tx, fhir_version: str, resource: dict[str, Any]) -> str:
-    return tx.put(fhir_version, resource, create_only=resource["resourceType"] in SHARED_TYPES).outcome
-
-
 # -- registry records -------------------------------------------------------------------------
 
 _converter: Any = None
@@ -187,8 +184,15 @@ def _init_converter() -> None:
     _converter = Worker(WorkerConfig(fhir_version="5.0", output="ndjson", bundle_type="", base_url="", validate=False))
 
 
-def _convert_task(task: Task) -> list[tuple[str, bytes | None, bytes | None, str | None]]:
-    """(locator, R5 resources, R4 resources as JSON arrays, error) per record of the task."""
+Converted = tuple[str, bytes | None, bytes | None, bytes | None, str | None]
+"""(locator, R5 resources, R4 resources as JSON arrays, their pickled ``prepare`` results, error)."""
+
+
+def _convert_task(task: Task) -> list[Converted]:
+    """One outcome per record of the task; the store's per-resource work (hash, index rows) included."""
+    import pickle
+
+    from adapter.store.base import prepare
     from mappings.bundle import to_fhir_resources
     from mappings.r4 import to_r4
 
@@ -198,27 +202,30 @@ def _convert_task(task: Task) -> list[tuple[str, bytes | None, bytes | None, str
     for unit in task.units:
         for item in _converter._items(unit):
             if item.record is None:
-                out.append((item.locator, None, None, str(item.error)))
+                out.append((item.locator, None, None, None, str(item.error)))
                 continue
             try:
                 r5 = to_fhir_resources(item.record)
-                r4 = to_r4(r5)
+                r5_json = orjson.dumps(r5)
+                ready = {"5.0": [prepare("5.0", r) for r in r5]}
+                r4 = to_r4(r5, in_place=True)  # the R5 set is already serialised and prepared
+                ready["4.0"] = [prepare("4.0", r) for r in r4]
             except Exception as error:  # one record, not the load
-                out.append((item.locator, None, None, f"{item.locator}: {type(error).__name__}: {error}"))
+                out.append((item.locator, None, None, None, f"{item.locator}: {type(error).__name__}: {error}"))
                 continue
             # orjson bytes cross the process boundary several times faster than pickled dicts.
-            out.append((item.locator, orjson.dumps(r5), orjson.dumps(r4), None))
+            out.append((item.locator, r5_json, orjson.dumps(r4), pickle.dumps(ready, pickle.HIGHEST_PROTOCOL), None))
     return out
 
 
-def _converted(tasks: Iterator[Task], jobs: int) -> Iterator[list[tuple[str, bytes | None, bytes | None, str | None]]]:
+def _converted(tasks: Iterator[Task], jobs: int) -> Iterator[list[Converted]]:
     if jobs <= 1:
         for task in tasks:
             yield _convert_task(task)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["adapter.batch.worker"])
-    window: deque[Future[list[tuple[str, bytes | None, bytes | None, str | None]]]] = deque()
+    window: deque[Future[list[Converted]]] = deque()
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_converter) as pool:
         exhausted = False
         while True:
@@ -261,14 +268,15 @@ def load_records(
 
     count = jobs if jobs is not None else (os.cpu_count() or 1)
     for outcomes in _converted(planner.tasks(), count):
-        for locator, r5, r4, error in outcomes:
+        for locator, r5, r4, ready, error in outcomes:
             if error is not None:
                 summary.failed += 1
                 if len(summary.failures) < MAX_LISTED_FAILURES:
                     summary.failures.append(" ".join(error.split()))
                 continue
-            assert r5 is not None and r4 is not None
-            pending.append(RecordResources(locator, None, orjson.loads(r5), orjson.loads(r4)))
+            assert r5 is not None and r4 is not None and ready is not None
+            prepared = pickle.loads(ready)
+            pending.append(RecordResources(locator, None, orjson.loads(r5), orjson.loads(r4), prepared=prepared))
             summary.records += 1
             if len(pending) >= RECORDS_PER_TRANSACTION:
                 flush()

@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +36,25 @@ from typing import Any, TypeVar
 import orjson
 
 from adapter.store.params import index_rows
+
+IndexTuple = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+"""A resource's index rows (tokens, strings, refs, dates) as plain lists: cheap to pickle."""
+Prepared = tuple[str, IndexTuple]
+"""What ``Tx.put_many`` computes per resource besides SQL: the content hash and the index rows."""
+
+
+def index_tuple(fhir_version: str, resource: dict[str, Any]) -> IndexTuple:
+    rows = index_rows(fhir_version, resource)
+    return (rows.tokens, rows.strings, rows.refs, rows.dates)
+
+
+def prepare(fhir_version: str, resource: dict[str, Any]) -> Prepared:
+    """The part of a write that needs no database (run it where the CPU is free: conversion workers)."""
+    return (content_hash(resource), index_tuple(fhir_version, resource))
+
+
+PUT_MANY_CHUNK = 500
+"""Resources looked up by one statement in ``Tx.put_many`` (two parameters each: far below SQLite's limit)."""
 
 T = TypeVar("T")
 
@@ -372,6 +391,116 @@ class Tx:
         stored = Stored(rtype, rid, version, self.now_us, False, method, content)
         return WriteResult("created" if not live else "updated", stored)
 
+    def put_many(
+        self,
+        fv: str,
+        resources: Sequence[dict[str, Any]],
+        *,
+        create_only: Collection[str] = (),
+        prepared: Sequence[Prepared] | None = None,
+    ) -> list[WriteResult]:
+        """``put`` of each resource in order (``create_only`` for the types named), in a few statements.
+
+        Bulk loads write thousands of resources per transaction; one ``put`` costs several round
+        trips to the database, this costs one lookup per ``PUT_MANY_CHUNK`` resources plus one
+        pipelined ``executemany`` per table.  The outcome is the same as calling ``put`` for each
+        resource in turn: a resource written twice in one call is written in order.  ``prepared``
+        (from :func:`prepare`, aligned with ``resources``) lets bulk loaders compute the costly
+        part in their conversion processes.
+        """
+        results: list[WriteResult] = []
+        for start in range(0, len(resources), PUT_MANY_CHUNK):
+            end = start + PUT_MANY_CHUNK
+            ready = prepared[start:end] if prepared is not None else None
+            results.extend(self._put_chunk(fv, resources[start:end], create_only, ready))
+        return results
+
+    def _put_chunk(
+        self,
+        fv: str,
+        resources: Sequence[dict[str, Any]],
+        create_only: Collection[str],
+        prepared: Sequence[Prepared] | None,
+    ) -> list[WriteResult]:
+        keys = list(dict.fromkeys((r["resourceType"], r["id"]) for r in resources))
+        rows = self.execute(
+            "SELECT rtype, rid, version, updated_us, deleted, method, hash FROM resources WHERE fv = ? AND "
+            f"(rtype, rid) IN (VALUES {', '.join(['(?, ?)'] * len(keys))})" + self.store.for_update,
+            (fv, *(part for key in keys for part in key)),
+        ).fetchall()
+        current = {(row[0], row[1]): row[2:] for row in rows}
+        archived: list[tuple[str, str, str]] = []
+        updates: list[tuple[Any, ...]] = []
+        inserts: list[tuple[Any, ...]] = []
+        indexed: list[tuple[str, dict[str, Any], IndexTuple | None]] = []
+        written: set[tuple[str, str]] = set()
+        results: list[WriteResult] = []
+
+        def flush() -> None:
+            if archived:
+                self.store.executemany(
+                    self.conn,
+                    "INSERT INTO history (fv, rtype, rid, version, updated_us, deleted, method, content) "
+                    "SELECT fv, rtype, rid, version, updated_us, deleted, method, content FROM resources "
+                    "WHERE fv = ? AND rtype = ? AND rid = ?",
+                    archived,
+                )
+                self.store.executemany(
+                    self.conn,
+                    "UPDATE resources SET version = ?, updated_us = ?, deleted = 0, method = 'PUT', hash = ?, "
+                    "content = ? WHERE fv = ? AND rtype = ? AND rid = ?",
+                    updates,
+                )
+                for table in ("idx_token", "idx_string", "idx_ref", "idx_date"):
+                    self.store.executemany(
+                        self.conn, f"DELETE FROM {table} WHERE fv = ? AND rtype = ? AND rid = ?", archived
+                    )
+            if inserts:
+                self.store.executemany(
+                    self.conn,
+                    "INSERT INTO resources (fv, rtype, rid, version, updated_us, deleted, method, hash, content) "
+                    "VALUES (?, ?, ?, ?, ?, 0, 'PUT', ?, ?)",
+                    inserts,
+                )
+            self._index_many(fv, indexed)
+            for batch in (archived, updates, inserts, indexed):
+                batch.clear()
+            written.clear()
+
+        for position, resource in enumerate(resources):
+            key = (resource["resourceType"], resource["id"])
+            if key in written:
+                # Written earlier in this chunk: its new row must exist before it is archived again.
+                flush()
+            rtype, rid = key
+            ready = prepared[position] if prepared is not None else None
+            digest = ready[0] if ready is not None else content_hash(resource)
+            cur = current.get(key)
+            live = cur is not None and not cur[2]
+            keep = rtype in create_only
+            if cur is not None and live and (keep or cur[4] == digest):
+                results.append(
+                    WriteResult("kept" if keep else "unchanged", Stored(rtype, rid, cur[0], cur[1], False, cur[3]))
+                )
+                continue
+            version = cur[0] + 1 if cur is not None else 1
+            content = orjson.dumps(with_meta(resource, version, self.now_us))
+            if cur is not None:
+                archived.append((fv, rtype, rid))
+                updates.append((version, self.now_us, digest, content, fv, rtype, rid))
+            else:
+                inserts.append((fv, rtype, rid, version, self.now_us, digest, content))
+            indexed.append((rid, resource, ready[1] if ready is not None else None))
+            written.add(key)
+            current[key] = (version, self.now_us, 0, "PUT", digest)
+            results.append(
+                WriteResult(
+                    "updated" if live else "created", Stored(rtype, rid, version, self.now_us, False, "PUT", content)
+                )
+            )
+        flush()
+        return results
+
     def delete(self, fv: str, rtype: str, rid: str, *, if_match: int | None = None) -> WriteResult:
         cur = self.current(fv, rtype, rid)
         live = cur is not None and not cur.deleted
@@ -411,34 +540,46 @@ class Tx:
         for table in ("idx_token", "idx_string", "idx_ref", "idx_date"):
             self.execute(f"DELETE FROM {table} WHERE fv = ? AND rtype = ? AND rid = ?", (fv, rtype, rid))
 
+    def _index_many(self, fv: str, resources: list[tuple[str, dict[str, Any], IndexTuple | None]]) -> None:
+        tokens: list[tuple[Any, ...]] = []
+        strings: list[tuple[Any, ...]] = []
+        refs: list[tuple[Any, ...]] = []
+        dates: list[tuple[Any, ...]] = []
+        for rid, resource, ready in resources:
+            rows = ready if ready is not None else index_tuple(fv, resource)
+            key = (fv, resource["resourceType"], rid)
+            tokens.extend(key + row for row in rows[0])
+            strings.extend(key + row for row in rows[1])
+            refs.extend(key + row for row in rows[2])
+            dates.extend(key + row for row in rows[3])
+        self._insert_index(tokens, strings, refs, dates)
+
+    def _insert_index(
+        self,
+        tokens: list[tuple[Any, ...]],
+        strings: list[tuple[Any, ...]],
+        refs: list[tuple[Any, ...]],
+        dates: list[tuple[Any, ...]],
+    ) -> None:
+        insert = self.store.insert_rows
+        if tokens:
+            insert(self.conn, "idx_token", ("fv", "rtype", "rid", "param", "sys", "code"), tokens)
+        if strings:
+            insert(self.conn, "idx_string", ("fv", "rtype", "rid", "param", "norm", "raw"), strings)
+        if refs:
+            insert(self.conn, "idx_ref", ("fv", "rtype", "rid", "param", "ttype", "tid"), refs)
+        if dates:
+            insert(self.conn, "idx_date", ("fv", "rtype", "rid", "param", "lo", "hi"), dates)
+
     def _index(self, fv: str, rtype: str, rid: str, resource: dict[str, Any]) -> None:
         rows = index_rows(fv, resource)
         key = (fv, rtype, rid)
-        many = self.store.executemany
-        if rows.tokens:
-            many(
-                self.conn,
-                "INSERT INTO idx_token (fv, rtype, rid, param, sys, code) VALUES (?, ?, ?, ?, ?, ?)",
-                [key + row for row in rows.tokens],
-            )
-        if rows.strings:
-            many(
-                self.conn,
-                "INSERT INTO idx_string (fv, rtype, rid, param, norm, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                [key + row for row in rows.strings],
-            )
-        if rows.refs:
-            many(
-                self.conn,
-                "INSERT INTO idx_ref (fv, rtype, rid, param, ttype, tid) VALUES (?, ?, ?, ?, ?, ?)",
-                [key + row for row in rows.refs],
-            )
-        if rows.dates:
-            many(
-                self.conn,
-                "INSERT INTO idx_date (fv, rtype, rid, param, lo, hi) VALUES (?, ?, ?, ?, ?, ?)",
-                [key + row for row in rows.dates],
-            )
+        self._insert_index(
+            [key + row for row in rows.tokens],
+            [key + row for row in rows.strings],
+            [key + row for row in rows.refs],
+            [key + row for row in rows.dates],
+        )
 
 
 def schema_statements(text: str, blob: str, bigint: str) -> list[str]:
@@ -504,6 +645,11 @@ class SqlStore(Store):
 
     @abstractmethod
     def executemany(self, conn: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    def insert_rows(self, conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Append rows to ``table`` (the search index: hundreds of rows per study)."""
+        marks = ", ".join("?" * len(columns))
+        self.executemany(conn, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     @abstractmethod
     def begin_write(self, conn: Any) -> None: ...

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.errors import InputError, Trial2FhirError
-from adapter.store.base import Store, Tx, WriteResult
+from adapter.store.base import Prepared, Store, Tx, WriteResult
 
 RECORD_SUFFIXES = (".json", ".xml", ".ndjson", ".jsonl")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -43,6 +43,8 @@ class RecordResources:
     r4: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    prepared: dict[str, list[Prepared]] | None = None
+    """Per FHIR version, ``adapter.store.base.prepare`` of each resource, when the converter did it."""
 
     def resources(self, fhir_version: str) -> list[dict[str, Any]]:
         return self.r4 if fhir_version == "4.0" else self.r5
@@ -85,14 +87,15 @@ def convert_both(data: bytes, source: str) -> list[RecordResources]:
 
 def store_records(tx: Tx, records: Iterable[RecordResources]) -> list[tuple[str, WriteResult]]:
     """Write both versions of each converted record; ``(fhir version, result)`` per resource written."""
-    results = []
-    for record in records:
-        if record.error is not None:
-            continue
-        for fhir_version in ("5.0", "4.0"):
-            for resource in record.resources(fhir_version):
-                shared = resource["resourceType"] in SHARED_TYPES
-                results.append((fhir_version, tx.put(fhir_version, resource, create_only=shared)))
+    results: list[tuple[str, WriteResult]] = []
+    kept = [record for record in records if record.error is None]
+    for fhir_version in ("5.0", "4.0"):
+        resources = [resource for record in kept for resource in record.resources(fhir_version)]
+        prepared = None
+        if kept and all(record.prepared is not None for record in kept):
+            prepared = [ready for record in kept for ready in record.prepared[fhir_version]]  # type: ignore[index]
+        written = tx.put_many(fhir_version, resources, create_only=SHARED_TYPES, prepared=prepared)
+        results.extend((fhir_version, result) for result in written)
     return results
 
 

@@ -444,9 +444,10 @@ def custom_params(fhir_version: str) -> list[tuple[str, SearchParam]]:
 
 def normalize_text(text: str) -> str:
     """Accent-, case- and blank-insensitive form of a string, as FHIR string search asks."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.casefold().split())[:MAX_INDEXED]
+    if not text.isascii():  # ASCII has nothing to decompose (most registry text: skip the per-character pass)
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(text.casefold().split())[:MAX_INDEXED]
 
 
 @cache

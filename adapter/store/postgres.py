@@ -96,6 +96,17 @@ class PostgresStore(SqlStore):
         with conn.cursor() as cursor:
             cursor.executemany(_pg(sql), rows)
 
+    def insert_rows(self, conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        # COPY: one stream instead of one protocol message per row (several times faster for the
+        # hundreds of index rows a study has).
+        sql = self._psycopg.sql
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def begin_write(self, conn: Any) -> None:
         conn.execute("BEGIN")
 

@@ -55,3 +55,11 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def second_store_url(store_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty store on the same database server as ``store_url`` (to compare two write paths)."""
+    url = f"sqlite:///{tmp_path}/second.sqlite3" if store_url.startswith("sqlite") else store_url + "_2"
+    yield url
+    drop(url)
