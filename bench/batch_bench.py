@@ -15,9 +15,9 @@ What it does (nothing is committed; inputs are generated under ``--work``, defau
    serialises the equivalent output (the study's converted resources, computed once beforehand)
    with orjson: the time no converter can beat.  Measured with 1 and 2 processes.
 3. ``trial2fhir convert corpus.zip --out DIR`` end to end (read, map, validate, write NDJSON) as a
-   subprocess, for R4 and R5, ``--jobs 1`` and ``2``, ``--validate none`` and ``full``; peak memory
-   is the largest sum of the RSS of the run's processes (parent, fork server, workers), sampled
-   every 0.2 s.
+   subprocess, for R4 and R5, ``--jobs 1`` and ``2``, ``--validate none``, ``structure`` and
+   ``full``; peak memory is the largest sum of the RSS of the run's processes (parent, fork
+   server, workers), sampled every 0.2 s.
 4. Synthetic archive of ``--synthetic`` studies (default 100,000; streamed into a zip, never
    held in memory) converted with ``--jobs 2 --validate none``: peak memory against step 3's.
 5. A per-record profile of the stages: reader (incl. TrialRecord validation, also shown alone),
@@ -385,6 +385,9 @@ def main() -> None:
     parser.add_argument(
         "--full-records", type=int, default=None, help="studies for the --validate full runs (default: --records)"
     )
+    parser.add_argument(
+        "--validate-modes", default="none,structure,full", help="--validate modes to run (--skip-full drops full)"
+    )
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--profile-only", action="store_true")
     parser.add_argument("--load-only", action="store_true", help="only the store load figures")
@@ -416,7 +419,8 @@ def main() -> None:
             result = floor(source, records, version, jobs)
             floors[jobs] = result["records"] / result["seconds"]
             print(_line(f"floor (parse + orjson), {jobs} proc", result))
-        for validate in ("none", "full") if not args.skip_full else ("none",):
+        modes = [m for m in args.validate_modes.split(",") if not (args.skip_full and m == "full")]
+        for validate in modes:
             count = args.full_records if validate == "full" and args.full_records else args.records
             run_source = source if count == args.records else build_zip(work / f"corpus-{count}.zip", count, records)
             for jobs in jobs_list:

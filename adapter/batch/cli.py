@@ -26,7 +26,7 @@ from adapter.batch.runner import BatchOptions, BatchSummary, FailFast, WorkerCra
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SINGLE_FORMATS = ("json", "xml")
 BATCH_FORMATS = ("ndjson", "bundles")
-VALIDATE_MODES = ("full", "none")
+VALIDATE_MODES = ("full", "structure", "none")
 
 
 def _say(text: str) -> None:
@@ -49,17 +49,17 @@ def check_single_options(
         if given:
             return f"{flag} applies to batch conversion: add --out DIR"
     if validate not in (None, *VALIDATE_MODES):
-        return f"unknown --validate {validate!r}: use full or none"
+        return f"unknown --validate {validate!r}: use full, structure or none"
     if len(inputs) != 1:
         return f"{len(inputs)} inputs: several inputs, directories and archives need --out DIR"
     return None
 
 
-def validation_errors(resources: list[dict[str, Any]], fhir_version: str) -> list[str]:
-    """One line per error of the produced resources (``--validate full`` without ``--out``)."""
+def validation_errors(resources: list[dict[str, Any]], fhir_version: str, invariants: bool = True) -> list[str]:
+    """One line per error of the produced resources (``--validate full|structure`` without ``--out``)."""
     from adapter.batch.validate import load_validator
 
-    validate = load_validator(fhir_version)[1]
+    validate = load_validator(fhir_version, invariants)[1]
     lines = []
     for resource in resources:
         for issue in validate(resource):
@@ -90,7 +90,7 @@ def convert_to_directory(
         return EXIT_USAGE
     mode = validate or "full"
     if mode not in VALIDATE_MODES:
-        _error(f"unknown --validate {mode!r}: use full or none")
+        _error(f"unknown --validate {mode!r}: use full, structure or none")
         return EXIT_USAGE
     if jobs is not None and jobs < 1:
         _error("--jobs must be at least 1")
@@ -103,7 +103,8 @@ def convert_to_directory(
         bundle_type=bundle_type,
         base_url=base_url,
         jobs=jobs,
-        validate=mode == "full",
+        validate=mode != "none",
+        invariants=mode == "full",
         fail_fast=fail_fast,
         resume=resume,
     )

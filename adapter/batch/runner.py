@@ -108,6 +108,8 @@ class BatchOptions:
     base_url: str = DEFAULT_BASE_URL
     jobs: int | None = None
     validate: bool = True
+    invariants: bool = True
+    """With ``validate``: False checks structure, bindings and references only (``--validate structure``)."""
     fail_fast: bool = False
     resume: bool = False
 
@@ -376,7 +378,7 @@ class Batch:
         if o.validate:
             from adapter.batch.validate import validator_name
 
-            validator = validator_name(o.fhir_version)
+            validator = validator_name(o.fhir_version, o.invariants)
         settings = self._settings(validator)
         previous = self._previous(settings)
         previous_id = previous.get("manifest_sha") if previous else None
@@ -477,6 +479,7 @@ class Batch:
             bundle_type=o.bundle_type,
             base_url=o.base_url,
             validate=o.validate,
+            invariants=o.invariants,
             previous_state=str(previous.path) if previous else None,
         )
 

@@ -22,11 +22,11 @@ Validator = Callable[[dict[str, Any]], list[dict[str, Any]]]
 """Returns the error/fatal issues (OperationOutcome ``issue`` dicts) of one resource."""
 
 
-def _project_validator(fhir_version: str) -> Validator:
+def _project_validator(fhir_version: str, invariants: bool = True) -> Validator:
     from adapter.validation import validate_resource
 
     def validate(resource: dict[str, Any]) -> list[dict[str, Any]]:
-        outcome = validate_resource(resource, fhir_version)
+        outcome = validate_resource(resource, fhir_version, invariants=invariants)
         return [i for i in outcome.get("issue", []) if i.get("severity") in ("error", "fatal")]
 
     return validate
@@ -72,22 +72,23 @@ _PROBE = {"resourceType": "Organization", "id": "probe", "name": "Probe"}
 
 
 @functools.cache
-def load_validator(fhir_version: str) -> tuple[str, Validator]:
+def load_validator(fhir_version: str, invariants: bool = True) -> tuple[str, Validator]:
     """(name, validator): the project's validator when it works, else fhir.resources models.
 
     The project's validator is probed on a valid resource first: when its definitions cannot be
     loaded it reports a fatal issue on everything, which would fail every record of a batch."""
     models = "R4B" if fhir_version == "4.0" else "R5"
     try:
-        validator = _project_validator(fhir_version)
+        validator = _project_validator(fhir_version, invariants)
         problems = validator(_PROBE)
     except Exception as error:  # not installed, or broken: fall back, and say which ran
         problems = [{"diagnostics": f"{type(error).__name__}: {error}"}]
     if not problems:
-        return "trial2fhir (adapter.validation)", validator
+        name = "trial2fhir (adapter.validation)"
+        return (name if invariants else f"{name}, structure only (no FHIRPath invariants)"), validator
     reason = " ".join(str(problems[0].get("diagnostics", "")).split())[:200]
     return f"fhir.resources {models} models (adapter.validation unusable: {reason})", _model_validator(fhir_version)
 
 
-def validator_name(fhir_version: str) -> str:
-    return load_validator(fhir_version)[0]
+def validator_name(fhir_version: str, invariants: bool = True) -> str:
+    return load_validator(fhir_version, invariants)[0]

@@ -59,6 +59,8 @@ class WorkerConfig:
     base_url: str
     validate: bool
     previous_state: str | None = None
+    invariants: bool = True
+    """With ``validate``: False skips the FHIRPath invariants (``--validate structure``)."""
     """SQLite state of the previous complete run (incremental); read-only here."""
 
 
@@ -75,7 +77,7 @@ class Worker:
         if config.validate:
             from adapter.batch.validate import load_validator
 
-            self._validator = load_validator(config.fhir_version)[1]
+            self._validator = load_validator(config.fhir_version, config.invariants)[1]
         self._previous: sqlite3.Connection | None = None
         if config.previous_state:
             uri = f"file:{config.previous_state}?mode=ro"

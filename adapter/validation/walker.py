@@ -85,9 +85,11 @@ def _cap(text: str) -> str:
 
 
 class Walker:
-    def __init__(self, definitions: Definitions, issues: list[Issue]) -> None:
+    def __init__(self, definitions: Definitions, issues: list[Issue], *, invariants: bool = True) -> None:
         self.defs = definitions
         self.issues = issues
+        self.check_invariants = invariants
+        """False: structure, bindings and references only (FHIRPath invariants are most of the cost)."""
         self.errors = 0
         self.listed_warnings = 0
         self.unlisted_warnings = 0
@@ -487,6 +489,8 @@ class Walker:
     def invariants(
         self, constraints: tuple[Constraint, ...], focus: Any, focus_type: str, expr: str, ctx: ResourceContext
     ) -> None:
+        if not self.check_invariants:
+            return
         for constraint in constraints:
             key = _memo_key(self.defs.fhir_version, constraint.expression, focus, focus_type)
             verdict = _VERDICTS.get(key) if key is not None else None

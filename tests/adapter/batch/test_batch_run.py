@@ -151,7 +151,9 @@ def test_validation_failure_writes_nothing_of_the_record(
             return [{"severity": "error", "code": "value", "diagnostics": "made up", "expression": ["Group.type"]}]
         return []
 
-    monkeypatch.setattr(batch_validate, "load_validator", lambda version: ("test validator", flag_groups))
+    monkeypatch.setattr(
+        batch_validate, "load_validator", lambda version, invariants=True: ("test validator", flag_groups)
+    )
     source = write_ndjson(tmp_path / "two.ndjson", many_studies(2, start=900))
     out = tmp_path / "out"
     summary = run([source], out, jobs=1, validate=True)
@@ -175,6 +177,20 @@ def test_validate_none_writes_the_same_bytes_as_full(mixed: tuple[Path, dict[str
     assert json.loads(full.pop("manifest.json"))["extension"]["trial2fhir"]["validation"] != "none"
     none.pop("manifest.json")
     assert full == none  # the fixtures are valid FHIR, so validation removes nothing
+
+
+def test_validate_structure_skips_invariants_and_writes_the_same_bytes(
+    mixed: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    inputs, _, none_out = mixed
+    out = tmp_path / "structure"
+    proc = cli("convert", str(inputs), "--out", str(out), "--validate", "structure", "--jobs", "2")
+    assert proc.returncode == 1, proc.stderr  # the fixture set holds one broken record
+    structure, none = export_files(out), export_files(none_out)
+    name = json.loads(structure.pop("manifest.json"))["extension"]["trial2fhir"]["validation"]
+    assert "structure only" in name
+    none.pop("manifest.json")
+    assert structure == none
 
 
 def test_fail_fast_stops_and_publishes_nothing(mixed: tuple[Path, dict[str, str], Path], tmp_path: Path) -> None:
@@ -215,7 +231,7 @@ def test_stdin_ndjson(tmp_path: Path) -> None:
 
 
 def test_unusable_project_validator_falls_back_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(fhir_version: str) -> object:
+    def broken(fhir_version: str, invariants: bool = True) -> object:
         return lambda resource: [{"severity": "fatal", "diagnostics": "definitions cannot be loaded"}]
 
     monkeypatch.setattr(batch_validate, "_project_validator", broken)

@@ -361,3 +361,15 @@ def test_unknown_code_warning_respects_the_codings_edition() -> None:
     assert any("Unknown code 'recruiting'" in i["diagnostics"] for i in unversioned["issue"])
     versioned = validate_resource(study({**base, "version": "5.0.0"}), "4.0")
     assert not any("recruiting" in i["diagnostics"] for i in versioned["issue"])
+
+
+@pytest.mark.parametrize("version", ["4.0", "5.0"])
+def test_structure_only_skips_the_invariants_but_not_the_structure(version: str) -> None:
+    nameless = {"resourceType": "Organization", "id": "x", "active": True}  # breaks org-1 only
+    full = [i.diagnostics for i in resource_issues(nameless, version) if i.is_error]
+    assert any(d.startswith("org-1") for d in full), full
+    assert not [i for i in resource_issues(nameless, version, invariants=False) if i.is_error]
+    broken = {"resourceType": "Organization", "id": "x", "name": "X", "active": "yes", "nickname": "Y"}
+    structural = {(i.code, i.expression) for i in resource_issues(broken, version, invariants=False) if i.is_error}
+    assert structural == {(i.code, i.expression) for i in resource_issues(broken, version) if i.is_error}
+    assert len(structural) == 2, structural
