@@ -34,6 +34,12 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TRIAL2FHIR_")}
 
 
+def run_cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*command(), *args], capture_output=True, text=True, env=clean_env(), timeout=timeout, check=False
+    )
+
+
 def serve(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], list[str], str]:
     port = free_port()
     process = subprocess.Popen(
@@ -94,14 +100,7 @@ def test_serve_with_defaults_preloads_the_fixtures_and_reuses_the_database(tmp_p
 
 def test_load_then_serve_with_environment_settings(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/loaded.sqlite3"
-    loaded = subprocess.run(
-        [*command(), "load", str(FIXTURES / "ctgov-v2-json"), "--db", db, "--workers", "1"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=300,
-        check=False,
-    )
+    loaded = run_cli("load", str(FIXTURES / "ctgov-v2-json"), "--db", db, "--workers", "1", timeout=300)
     assert loaded.returncode == 0, loaded.stderr
     assert "loaded 12 record(s)" in loaded.stderr
     env = clean_env() | {"TRIAL2FHIR_DB": db, "TRIAL2FHIR_WRITE_TOKENS": "tok1, tok2"}
@@ -121,41 +120,13 @@ def test_load_then_serve_with_environment_settings(tmp_path: Path) -> None:
 def test_load_reports_failures_and_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{nope", encoding="utf-8")
     db = f"sqlite:///{tmp_path}/x.sqlite3"
-    failed = subprocess.run(
-        [*command(), "load", str(tmp_path / "bad.json"), "--db", db],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    failed = run_cli("load", str(tmp_path / "bad.json"), "--db", db)
     assert failed.returncode == 1 and "trial2fhir: error:" in failed.stderr and "Traceback" not in failed.stderr
-    missing = subprocess.run(
-        [*command(), "load", str(tmp_path / "none.json"), "--db", db],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    missing = run_cli("load", str(tmp_path / "none.json"), "--db", db)
     assert missing.returncode == 2 and "none.json" in missing.stderr
-    bad_db = subprocess.run(
-        [*command(), "load", str(tmp_path / "bad.json"), "--db", "sqlite:relative"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    bad_db = run_cli("load", str(tmp_path / "bad.json"), "--db", "sqlite:relative")
     assert bad_db.returncode == 2 and "cannot open the database" in bad_db.stderr
-    unreachable = subprocess.run(
-        [*command(), "load", str(tmp_path / "bad.json"), "--db", "postgresql://nobody:secret@127.0.0.1:1/none"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=120,
-        check=False,
-    )
+    unreachable = run_cli("load", str(tmp_path / "bad.json"), "--db", "postgresql://nobody:secret@127.0.0.1:1/none")
     assert unreachable.returncode == 2 and "secret" not in unreachable.stderr
 
 
@@ -204,24 +175,10 @@ def test_load_streams_archives_and_export_directories(tmp_path: Path) -> None:
             archive.write(path, f"studies/{path.name}")
     export = tmp_path / "export"
     arguments = ["convert", str(FIXTURES / "ctgov-v2-json"), "--out", str(export), "--fhir-version", "5.0", "--quiet"]
-    converted = subprocess.run(
-        [*command(), *arguments, "--jobs", "1"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=300,
-        check=False,
-    )
+    converted = run_cli(*arguments, "--jobs", "1", timeout=300)
     assert converted.returncode == 0, converted.stderr
     db = f"sqlite:///{tmp_path}/bulk.sqlite3"
-    loaded = subprocess.run(
-        [*command(), "load", str(tmp_path / "records.zip"), str(export), "--db", db, "--workers", "2"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=300,
-        check=False,
-    )
+    loaded = run_cli("load", str(tmp_path / "records.zip"), str(export), "--db", db, "--workers", "2", timeout=300)
     assert loaded.returncode == 0, loaded.stderr
     manifest = orjson.loads((export / "manifest.json").read_bytes())
     studies = next(item["count"] for item in manifest["output"] if item["type"] == "ResearchStudy")
