@@ -190,8 +190,6 @@ Converted = tuple[str, bytes | None, bytes | None, bytes | None, str | None]
 
 def _convert_task(task: Task) -> list[Converted]:
     """One outcome per record of the task; the store's per-resource work (hash, index rows) included."""
-    import pickle
-
     from adapter.store.base import prepare
     from mappings.bundle import to_fhir_resources
     from mappings.r4 import to_r4

@@ -59,9 +59,9 @@ class WorkerConfig:
     base_url: str
     validate: bool
     previous_state: str | None = None
+    """SQLite state of the previous complete run (incremental); read-only here."""
     invariants: bool = True
     """With ``validate``: False skips the FHIRPath invariants (``--validate structure``)."""
-    """SQLite state of the previous complete run (incremental); read-only here."""
 
 
 def record_digest(record: TrialRecord) -> str:

@@ -59,16 +59,21 @@ def _load(store: Any, paths: list[Any], quiet: bool, force: bool = False, worker
 
     started = time.monotonic()
     report = load_paths(store, paths, force=force, workers=workers)
-    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items())) or "none written"
-    if not quiet:
-        typer.echo(
-            f"trial2fhir: loaded {report.records} record(s) from {report.files - report.skipped} file(s) "
-            f"({report.skipped} already loaded) in {time.monotonic() - started:.1f} s; resources: {outcomes}",
-            err=True,
-        )
-    for failure in report.failures:
-        typer.echo(f"trial2fhir: error: {' '.join(failure.split())}", err=True)
+    summary = (
+        f"loaded {report.records} record(s) from {report.files - report.skipped} file(s) "
+        f"({report.skipped} already loaded) in {time.monotonic() - started:.1f} s"
+    )
+    _print_load(summary, report.outcomes, report.failures, quiet)
     return len(report.failures)
+
+
+def _print_load(summary: str, outcomes: dict[str, int], failures: list[str], quiet: bool) -> None:
+    """A load's summary line (unless ``quiet``) and one line per listed failure."""
+    if not quiet:
+        written = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "none written"
+        typer.echo(f"trial2fhir: {summary}; resources: {written}", err=True)
+    for failure in failures:
+        typer.echo(f"trial2fhir: error: {' '.join(failure.split())}", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -194,15 +199,8 @@ def _bulk_load(store: Any, inputs: list[str], quiet: bool, force: bool, workers:
         summary = load_inputs(store, rest, jobs=workers, progress=None if quiet else progress)
     except (UsageError, ValueError, OSError) as error:
         raise _fail(str(error), EXIT_USAGE) from None
-    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(summary.outcomes.items()))
-    if not quiet:
-        typer.echo(
-            f"trial2fhir: loaded {summary.records} record(s), {summary.failed} failed, in "
-            f"{time.monotonic() - started:.1f} s; resources: {outcomes or 'none written'}",
-            err=True,
-        )
-    for failure in summary.failures:
-        typer.echo(f"trial2fhir: error: {' '.join(failure.split())}", err=True)
+    line = f"loaded {summary.records} record(s), {summary.failed} failed, in {time.monotonic() - started:.1f} s"
+    _print_load(line, summary.outcomes, summary.failures, quiet)
     if summary.failed > len(summary.failures):
         typer.echo(f"trial2fhir: error: {summary.failed - len(summary.failures)} more failed record(s)", err=True)
     return failed + summary.failed

@@ -53,6 +53,14 @@ def prepare(fhir_version: str, resource: dict[str, Any]) -> Prepared:
     return (content_hash(resource), index_tuple(fhir_version, resource))
 
 
+INDEX_TABLES = ("idx_token", "idx_string", "idx_ref", "idx_date")
+ARCHIVE_SQL = (
+    "INSERT INTO history (fv, rtype, rid, version, updated_us, deleted, method, content) "
+    "SELECT fv, rtype, rid, version, updated_us, deleted, method, content FROM resources "
+    "WHERE fv = ? AND rtype = ? AND rid = ?"
+)
+"""Copies the current version of one resource into ``history`` before it is replaced."""
+
 PUT_MANY_CHUNK = 500
 """Resources looked up by one statement in ``Tx.put_many`` (two parameters each: far below SQLite's limit)."""
 
@@ -438,20 +446,14 @@ class Tx:
 
         def flush() -> None:
             if archived:
-                self.store.executemany(
-                    self.conn,
-                    "INSERT INTO history (fv, rtype, rid, version, updated_us, deleted, method, content) "
-                    "SELECT fv, rtype, rid, version, updated_us, deleted, method, content FROM resources "
-                    "WHERE fv = ? AND rtype = ? AND rid = ?",
-                    archived,
-                )
+                self.store.executemany(self.conn, ARCHIVE_SQL, archived)
                 self.store.executemany(
                     self.conn,
                     "UPDATE resources SET version = ?, updated_us = ?, deleted = 0, method = 'PUT', hash = ?, "
                     "content = ? WHERE fv = ? AND rtype = ? AND rid = ?",
                     updates,
                 )
-                for table in ("idx_token", "idx_string", "idx_ref", "idx_date"):
+                for table in INDEX_TABLES:
                     self.store.executemany(
                         self.conn, f"DELETE FROM {table} WHERE fv = ? AND rtype = ? AND rid = ?", archived
                     )
@@ -529,15 +531,10 @@ class Tx:
         )
 
     def _archive(self, fv: str, rtype: str, rid: str) -> None:
-        self.execute(
-            "INSERT INTO history (fv, rtype, rid, version, updated_us, deleted, method, content) "
-            "SELECT fv, rtype, rid, version, updated_us, deleted, method, content FROM resources "
-            "WHERE fv = ? AND rtype = ? AND rid = ?",
-            (fv, rtype, rid),
-        )
+        self.execute(ARCHIVE_SQL, (fv, rtype, rid))
 
     def _unindex(self, fv: str, rtype: str, rid: str) -> None:
-        for table in ("idx_token", "idx_string", "idx_ref", "idx_date"):
+        for table in INDEX_TABLES:
             self.execute(f"DELETE FROM {table} WHERE fv = ? AND rtype = ? AND rid = ?", (fv, rtype, rid))
 
     def _index_many(self, fv: str, resources: list[tuple[str, dict[str, Any], IndexTuple | None]]) -> None:
