@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from adapter.validation import resource_issues
+from adapter.validation.fast import fast_structure
 
 from .bases import bases
 from .mutations import VERDICTS, mutations
@@ -68,3 +69,19 @@ def test_flags_every_mutation_the_checker_flags(version: str) -> None:
     our_rate = sum(ours.values()) / len(cases)
     print(f"\nFHIR {version}: {len(cases)} mutations; trial2fhir flags {our_rate:.1%}, the checker {checker_rate:.1%}")
     assert our_rate >= checker_rate
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_compiled_structure_check_is_never_looser_than_the_walker(version: str) -> None:
+    """``--validate structure`` trusts a yes from the compiled check without running the walker."""
+    fast = fast_structure(version)
+    originals = bases(version)
+    for name, resource in originals.items():
+        if resource["resourceType"] != "Bundle":
+            assert fast.accepts(resource), f"{name}: the compiled check rejects a valid original"
+    loose = []
+    for case in mutations(version):
+        walker_errors = [i for i in resource_issues(case.resource, version, invariants=False) if i.is_error]
+        if walker_errors and fast.accepts(case.resource):
+            loose.append(case.name)
+    assert loose == []

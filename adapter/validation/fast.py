@@ -1,0 +1,331 @@
+"""A compiled yes/no structural check, for bulk runs: ``accepts(resource)`` in pydantic-core (Rust).
+
+The structure tier of the walker (:mod:`.walker` without FHIRPath invariants) costs about 2 ms
+per converted study in Python, as much as the conversion itself.  This module compiles the same
+definitions into one pydantic-core schema per resource type (typed dicts that forbid unknown
+keys, strict JSON types, cardinalities, the primitives' regexes, calendar checks, required
+bindings, reference forms and target types) and answers only "no error-level issue?".
+
+It is built to be *at least as strict* as the walker, never looser: when it says yes, the walker
+(``invariants=False``) reports no error; when it says no, or meets something it does not model
+(contained resources, arrays of primitive extensions, ``#`` references), the caller runs the
+walker, which says exactly what is wrong and where.  The mutation suite checks that direction on
+every mutation.  One limit is not modelled: the walker's nesting guard (``MAX_DEPTH``) is a guard
+against hostile input, which converter output, whose shape the mappings fix, cannot reach.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic_core import CoreSchema, SchemaError, SchemaValidator, ValidationError
+from pydantic_core import core_schema as cs
+
+from adapter.validation.definitions import Binding, Definitions, Element, TypeDef, load_definitions
+from adapter.validation.terminology import check_binding
+from adapter.validation.walker import _INT32, _INT64, _REFERENCE, _calendar_problem
+
+_ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+_ANY_NON_EMPTY = ("^[\\s\\S]+$",)
+"""Regexes that every non-empty string meets (R5 ``string`` and ``markdown``): no regex call needed."""
+
+
+_ASCII_CLASSES = {
+    "s": r"[\t\n\x0B\x0C\r ]",
+    "S": r"[^\t\n\x0B\x0C\r ]",
+    "d": "[0-9]",
+    "D": "[^0-9]",
+    "w": "[0-9A-Za-z_]",
+    "W": "[^0-9A-Za-z_]",
+}
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def ascii_classes(regex: str) -> str:
+    """``regex`` with ``\\s``, ``\\d``, ``\\w`` (and negations) as the explicit ASCII classes Python's
+    ``re.ASCII`` gives them; inside ``[...]`` they become nested classes, which Rust's engine takes."""
+    return _ESCAPE.sub(lambda m: _ASCII_CLASSES.get(m[1], m[0]), regex)
+
+
+class _Reject(ValueError):
+    """Raised inside the schema's Python checks: the walker must look at this resource."""
+
+
+def _fail(_: Any) -> Any:
+    raise _Reject("not modelled by the fast check")
+
+
+_NEVER = cs.no_info_plain_validator_function(_fail)
+
+
+def _non_empty(value: dict[str, Any]) -> dict[str, Any]:
+    # ele-1 as the walker applies it: an element needs more than an id.
+    if len(value) > 1 or (value and "id" not in value):
+        return value
+    raise _Reject("empty element")
+
+
+class _Compiler:
+    def __init__(self, definitions: Definitions) -> None:
+        self.defs = definitions
+        self.refs: dict[str, CoreSchema] = {}
+        self.regex_cache: dict[str, re.Pattern[str]] = {}
+
+    # -- objects -------------------------------------------------------------------------------
+
+    def _ref(self, key: str, build: Callable[[], CoreSchema]) -> CoreSchema:
+        if key not in self.refs:
+            self.refs[key] = _NEVER  # placeholder while building: recursion lands on the reference
+            self.refs[key] = {**build(), "ref": key}  # type: ignore[typeddict-item]
+        return cs.definition_reference_schema(key)
+
+    def object(
+        self,
+        props: dict[str, tuple[Element, str]],
+        owner: TypeDef,
+        *,
+        resource_type: str | None = None,
+        drop_value: bool = False,
+    ) -> CoreSchema:
+        fields: dict[str, cs.TypedDictField] = {}
+        groups: dict[str, list[str]] = {}
+        required_groups: set[str] = set()
+        for key, (element, type_code) in props.items():
+            if drop_value and key == "value":
+                continue
+            fields[key] = cs.typed_dict_field(
+                self.property(element, type_code, owner), required=element.min >= 1 and not element.choice
+            )
+            typedef = self.defs.types.get(type_code)
+            if typedef is not None and typedef.kind == "primitive-type":
+                # A primitive's extension part: one object for a single value; arrays of them are
+                # rare and left to the walker.
+                extension_part = self._ref(f"_:{type_code}", lambda t=typedef: self.object(t.props, t, drop_value=True))
+                fields["_" + key] = cs.typed_dict_field(extension_part if element.max == 1 else _NEVER, required=False)
+            if element.choice:
+                groups.setdefault(element.path, []).append(key)
+                if element.min >= 1:
+                    required_groups.add(element.path)
+        if resource_type is not None:
+            fields["resourceType"] = cs.typed_dict_field(cs.literal_schema([resource_type]), required=True)
+        schema = cs.typed_dict_schema(fields, extra_behavior="forbid", total=False)
+        # A required (non-choice) field other than id already makes the object non-empty.
+        required_count = sum(1 for k, f in fields.items() if f.get("required") and k not in ("id", "resourceType"))
+        check = _object_check(
+            [tuple(names + ["_" + n for n in names]) for names in groups.values()],
+            [tuple(groups[p] + ["_" + n for n in groups[p]]) for p in required_groups],
+            empty_allowed=resource_type is not None or required_count > 0 or bool(required_groups),
+            fixed_keys=required_count + (resource_type is not None),
+        )
+        return cs.no_info_after_validator_function(check, schema) if check is not None else schema
+
+    def property(self, element: Element, type_code: str, owner: TypeDef) -> CoreSchema:
+        if element.max == 0:
+            return _NEVER
+        value = self.value(element, type_code, owner)
+        if element.max == 1:
+            return value
+        return cs.list_schema(
+            value,
+            min_length=max(1, element.min),
+            max_length=element.max if element.max > 1 else None,
+            strict=True,
+        )
+
+    def value(self, element: Element, type_code: str, owner: TypeDef) -> CoreSchema:
+        if element.content_ref:
+            target = owner.elements.get(element.content_ref)
+            if target is None or target.props is None:
+                return cs.any_schema()  # the walker does not look inside either
+            return self._backbone(target, owner)
+        if element.props is not None:
+            return self._backbone(element, owner)
+        typedef = self.defs.types.get(type_code)
+        if typedef is None:
+            return cs.any_schema()
+        if typedef.kind == "resource":
+            return _NEVER  # contained resources, Bundle entries: the walker's job
+        if typedef.kind == "primitive-type":
+            schema = self.primitive(typedef)
+        else:
+            schema = self._ref(f"T:{type_code}", lambda: self.object(typedef.props, typedef))
+        checks: list[Callable[[Any], Any]] = []
+        if element.binding is not None and self._binding_can_fail(element.binding):
+            checks.append(_binding_check(self.defs, element.binding, type_code))
+        if type_code == "Reference":
+            checks.append(_reference_check(self.defs.resource_types, element.targets))
+        for check in checks:
+            schema = cs.no_info_after_validator_function(check, schema)
+        return schema
+
+    def _backbone(self, element: Element, owner: TypeDef) -> CoreSchema:
+        assert element.props is not None
+        props = element.props
+        return self._ref(f"E:{owner.name}:{element.path}", lambda: self.object(props, owner))
+
+    def _binding_can_fail(self, binding: Binding) -> bool:
+        # Only required bindings to value sets the package enumerates give errors.
+        content = self.defs.value_sets.get(binding.value_set)
+        return binding.strength == "required" and content is not None and content.complete
+
+    # -- primitives ----------------------------------------------------------------------------
+
+    def primitive(self, typedef: TypeDef) -> CoreSchema:
+        name, kind = typedef.name, typedef.json_kind
+        if kind == "boolean":
+            return cs.bool_schema(strict=True)
+        if kind == "integer":
+            low = {"positiveInt": 1, "unsignedInt": 0}.get(name, _INT32[0])
+            if name not in ("integer", "positiveInt", "unsignedInt"):
+                return _NEVER  # an integer type with a regex not modelled here
+            return cs.int_schema(strict=True, ge=low, le=_INT32[1])
+        if kind == "decimal":
+            return cs.union_schema([cs.int_schema(strict=True), cs.float_schema(strict=True)])
+        limit = 1_048_576 if name not in ("date", "dateTime", "instant", "integer64") else None
+        schema = self._string(typedef.regex, limit)
+        if name in ("date", "dateTime", "instant"):
+            return cs.no_info_after_validator_function(_calendar_check, schema)
+        if name == "integer64":
+            return cs.no_info_after_validator_function(_int64_check, schema)
+        return schema
+
+    def _string(self, regex: str | None, limit: int | None) -> CoreSchema:
+        if not regex or regex in _ANY_NON_EMPTY:
+            return cs.str_schema(strict=True, min_length=1, max_length=limit)
+        try:
+            # Rust's engine, with the walker's ASCII classes spelled out (it reads \\s as Unicode).
+            schema = cs.str_schema(strict=True, min_length=1, max_length=limit, pattern=f"^(?:{ascii_classes(regex)})$")
+            SchemaValidator(schema)
+        except SchemaError:  # syntax Rust does not take: Python's engine, called per value
+            schema = cs.str_schema(
+                strict=True,
+                min_length=1,
+                max_length=limit,
+                pattern=f"(?a)\\A(?:{regex})\\Z",
+                regex_engine="python-re",
+            )
+        return schema
+
+    # -- resources -----------------------------------------------------------------------------
+
+    def resource(self, resource_type: str) -> SchemaValidator | None:
+        typedef = self.defs.types.get(resource_type)
+        if typedef is None or typedef.kind != "resource" or typedef.abstract:
+            return None
+        root = self.object(typedef.props, typedef, resource_type=resource_type)
+        return SchemaValidator(cs.definitions_schema(root, list(self.refs.values())))
+
+
+def _object_check(
+    groups: list[tuple[str, ...]], required: list[tuple[str, ...]], *, empty_allowed: bool, fixed_keys: int
+) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    # Choice keys of one element ([x]): at most one type present, and one when the element is
+    # required.  ``valueString`` with ``_valueString`` counts twice here (the walker counts it
+    # once): stricter, so the walker decides.
+    sets = [frozenset(g) for g in groups if len(g) > 2]
+    required_sets = [frozenset(g) for g in required]
+    if not sets and not required_sets:
+        return None if empty_allowed else _non_empty
+
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        if not empty_allowed:
+            _non_empty(value)
+        # ``fixed_keys`` required keys are present, so fewer than two keys are left for choices
+        # (an Extension's url and one value[x]) in most objects.  Else set intersections: they
+        # cost the object's size, not the (up to ~100) choice keys of value[x].
+        if len(value) - fixed_keys > 1:
+            for keys in sets:
+                if len(keys & value.keys()) > 1:
+                    raise _Reject("more than one type of a choice element")
+        for keys in required_sets:
+            if keys.isdisjoint(value):
+                raise _Reject("required choice element missing")
+        return value
+
+    return check
+
+
+def _calendar_check(value: str) -> str:
+    if _calendar_problem(value):
+        raise _Reject("not a calendar date")
+    return value
+
+
+def _int64_check(value: str) -> str:
+    if not _INT64[0] <= int(value) <= _INT64[1]:
+        raise _Reject("outside the 64-bit range")
+    return value
+
+
+def _binding_check(definitions: Definitions, binding: Binding, type_code: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        for issue in check_binding(definitions, binding, value, type_code, "", set()):
+            if issue.is_error:
+                raise _Reject("code not in a required value set")
+        return value
+
+    return check
+
+
+def _reference_check(resource_types: frozenset[str], targets: tuple[str, ...]) -> Callable[[Any], Any]:
+    """The reference checks the walker makes on a resource outside a Bundle (``check_reference``)."""
+
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        declared = value.get("type")
+        if isinstance(declared, str) and targets and declared not in targets:
+            raise _Reject("Reference.type not an allowed target")
+        reference = value.get("reference")
+        if not isinstance(reference, str):
+            return value
+        if reference.startswith("#"):
+            raise _Reject("contained references are the walker's")
+        match = _REFERENCE.match(reference)
+        if match:
+            if match["type"] not in resource_types or (targets and match["type"] not in targets):
+                raise _Reject("reference to a type that is not allowed")
+        elif "?" in reference and reference.split("?", 1)[0] in resource_types:
+            return value
+        elif not _ABSOLUTE.match(reference):
+            raise _Reject("malformed reference")
+        return value
+
+    return check
+
+
+class FastStructure:
+    """``accepts(resource)``: True only when the walker (no invariants) finds no error in it."""
+
+    def __init__(self, fhir_version: str) -> None:
+        self._compiler = _Compiler(load_definitions(fhir_version))
+        self._validators: dict[str, SchemaValidator | None] = {}
+
+    def _validator(self, resource_type: str) -> SchemaValidator | None:
+        if resource_type not in self._validators:
+            try:
+                self._validators[resource_type] = self._compiler.resource(resource_type)
+            except SchemaError:  # a definition this compiler cannot express: the walker decides
+                self._validators[resource_type] = None
+        return self._validators[resource_type]
+
+    def accepts(self, resource: Any) -> bool:
+        if not isinstance(resource, dict):
+            return False
+        resource_type = resource.get("resourceType")
+        if not isinstance(resource_type, str) or resource_type == "Bundle":
+            return False  # Bundles resolve references across entries: the walker's job
+        validator = self._validator(resource_type)
+        if validator is None:
+            return False
+        try:
+            validator.validate_python(resource)
+        except ValidationError:
+            return False
+        return True
+
+
+@functools.cache
+def fast_structure(fhir_version: str) -> FastStructure:
+    return FastStructure(fhir_version)
