@@ -25,8 +25,9 @@ def compact(value: Any) -> Any:
     return value
 
 
-# The two helpers below run on every element of every resource: exact type tests first (the common
-# case, several times cheaper than isinstance chains), the general rule for subclasses after.
+# The helpers below run on every element of every resource: exact type tests first (the common
+# case, several times cheaper than isinstance chains), strings handled inline (most leaves are
+# strings, and a call per leaf was half the cost), the general rule for subclasses after.
 def _compact_item(item: Any) -> Any:
     kind = type(item)
     if kind is str:
@@ -44,18 +45,28 @@ def _compact_item(item: Any) -> Any:
 def _compact_dict(value: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, item in value.items():
-        item = _compact_item(item)
-        if item is not None:
-            out[key] = item
+        if type(item) is str:
+            item = item.strip()
+            if item:
+                out[key] = item
+        elif item is not None:
+            item = _compact_item(item)
+            if item is not None:
+                out[key] = item
     return out
 
 
 def _compact_list(value: list[Any]) -> list[Any]:
     out = []
     for item in value:
-        item = _compact_item(item)
-        if item is not None:
-            out.append(item)
+        if type(item) is str:
+            item = item.strip()
+            if item:
+                out.append(item)
+        elif item is not None:
+            item = _compact_item(item)
+            if item is not None:
+                out.append(item)
     return out
 
 
