@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator, ValidationError
@@ -111,11 +111,17 @@ class _Compiler:
                     required_groups.add(element.path)
         if resource_type is not None:
             fields["resourceType"] = cs.typed_dict_field(cs.literal_schema([resource_type]), required=True)
-        schema = cs.typed_dict_schema(fields, extra_behavior="forbid", total=False)
         # A required (non-choice) field other than id already makes the object non-empty.
         required_count = sum(1 for k, f in fields.items() if f.get("required") and k not in ("id", "resourceType"))
+        exclusive = dict(groups)
+        wide = max(groups, key=lambda p: len(groups[p]), default=None)
+        if wide is not None and len(groups[wide]) > _WIDE_CHOICE:
+            schema = _one_type_of(fields, groups[wide])
+            del exclusive[wide]  # "at most one type" is the union's job for this element
+        else:
+            schema = cs.typed_dict_schema(fields, extra_behavior="forbid", total=False)
         check = _object_check(
-            [tuple(names + ["_" + n for n in names]) for names in groups.values()],
+            [tuple(names + ["_" + n for n in names]) for names in exclusive.values()],
             [tuple(groups[p] + ["_" + n for n in groups[p]]) for p in required_groups],
             empty_allowed=resource_type is not None or required_count > 0 or bool(required_groups),
             fixed_keys=required_count + (resource_type is not None),
@@ -217,6 +223,38 @@ class _Compiler:
             return None
         root = self.object(typedef.props, typedef, resource_type=resource_type)
         return SchemaValidator(cs.definitions_schema(root, list(self.refs.values())))
+
+
+_WIDE_CHOICE = 8
+"""Choice elements with more types than this (``Extension.value[x]``: 50) get a union of small typed
+dicts instead of one field per type: pydantic-core looks up every field of a typed dict, so one
+Extension cost a hundred lookups; the union's Python discriminator costs one pass over its keys."""
+
+
+def _one_type_of(fields: dict[str, cs.TypedDictField], names: list[str]) -> CoreSchema:
+    """A typed dict per type of the choice element ``names`` (and one without it), picked by the key present."""
+    choice_keys = {*names, *("_" + n for n in names)}
+    common = {k: v for k, v in fields.items() if k not in choice_keys}
+    variants: dict[Hashable, CoreSchema] = {"": cs.typed_dict_schema(common, extra_behavior="forbid", total=False)}
+    tag_of: dict[str, str] = {}
+    for name in names:
+        own = {name: fields[name]}
+        if "_" + name in fields:
+            own["_" + name] = fields["_" + name]
+            tag_of["_" + name] = name
+        tag_of[name] = name
+        variants[name] = cs.typed_dict_schema({**common, **own}, extra_behavior="forbid", total=False)
+
+    def tag(value: Any) -> str | None:
+        if type(value) is not dict:
+            return None  # no variant: rejected, and the walker says why
+        for key in value:
+            found = tag_of.get(key)
+            if found is not None:
+                return found  # a second type's key is then an unknown key of this variant
+        return ""
+
+    return cs.tagged_union_schema(variants, tag)
 
 
 def _object_check(
