@@ -72,7 +72,6 @@ class _Compiler:
     def __init__(self, definitions: Definitions) -> None:
         self.defs = definitions
         self.refs: dict[str, CoreSchema] = {}
-        self.regex_cache: dict[str, re.Pattern[str]] = {}
 
     # -- objects -------------------------------------------------------------------------------
 
