@@ -35,8 +35,10 @@ How structure is recognised, and why:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -139,7 +141,7 @@ def outline(text: str | None) -> list[Heading | Criterion]:
     if not text or not text.strip():
         return []
     blocks = _split_blocks(_lines(text))
-    return _merge_connectors(_Builder(blocks, _mostly_capitals(text)).run())
+    return _merge_connectors(_Builder(blocks, text).run())
 
 
 # --- lines and blocks ----------------------------------------------------------------------------
@@ -420,7 +422,7 @@ def _mostly_capitals(text: str) -> bool:
     return bool(letters) and sum(map(str.isupper, letters)) > 0.7 * len(letters)
 
 
-def _is_caps_heading(block: _Block, has_next: bool, shouting: bool) -> bool:
+def _is_caps_heading(block: _Block, has_next: bool, shouting: Callable[[], bool]) -> bool:
     text = _clean(block.text)
     core = _strip_colon(text)
     letters = [c for c in core if c.isalpha()]
@@ -428,8 +430,8 @@ def _is_caps_heading(block: _Block, has_next: bool, shouting: bool) -> bool:
         return False
     words = core.split()
     if text.endswith(":"):
-        return len(words) <= (4 if shouting else 8)
-    return not shouting and len(words) <= 4 and has_next and core[-1] not in ".;,!?"
+        return len(words) <= (4 if shouting() else 8)
+    return len(words) <= 4 and has_next and core[-1] not in ".;,!?" and not shouting()
 
 
 def _is_lead_in(block: _Block, next_block: _Block | None) -> bool:
@@ -464,15 +466,20 @@ class _Item:
 
 
 class _Builder:
-    def __init__(self, blocks: list[_Block], shouting: bool) -> None:
+    def __init__(self, blocks: list[_Block], text: str) -> None:
         self.blocks = blocks
-        self.shouting = shouting
+        self.text = text
         self.out: list[Heading | Criterion | _Item] = []
         self.stack: list[_Item] = []
         self.exclude = False
         self.path: dict[int, str] = {}
         self.owner: dict[int, tuple[bool, str | None]] = {}
         """For each emitted top-level item (by id): its section and heading path."""
+
+    @functools.cached_property
+    def shouting(self) -> bool:
+        """The whole text is mostly capitals; asked only about all-capitals lines, so mostly never."""
+        return _mostly_capitals(self.text)
 
     def run(self) -> list[Heading | Criterion]:
         for index, block in enumerate(self.blocks):
@@ -530,7 +537,7 @@ class _Builder:
                 self.stack[-1].children.append(lead)
                 self.stack.append(lead)
                 return
-            if _is_caps_heading(block, following is not None, self.shouting):
+            if _is_caps_heading(block, following is not None, lambda: self.shouting):
                 self._heading(block, 2)
                 return
             if _is_lead_in(block, following):

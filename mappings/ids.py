@@ -11,7 +11,7 @@ import hashlib
 import re
 from functools import lru_cache
 
-from adapter.record import Contact, Official, Site, TrialRecord
+from adapter.record import Contact, Official, TrialRecord
 
 _NOT_ID_CHARS = re.compile(r"[^a-z0-9.-]+")
 _SPACES = re.compile(r"\s+")
@@ -61,9 +61,9 @@ def organization_id(name: str) -> str:
     return f"org-{_digest(normalize_name(name), 24)}"
 
 
-def _site_key(site: Site) -> str:
-    parts = (site.facility, site.city, site.state, site.zip, site.country)
-    return "|".join(normalize_name(p) if p else "" for p in parts)
+def _site_key(address: tuple[str | None, ...]) -> str:
+    """Facility, city, state, zip and country, compared without case or extra spaces."""
+    return "|".join(normalize_name(p) if p else "" for p in address)
 
 
 def location_ids(record: TrialRecord) -> list[str]:
@@ -72,15 +72,20 @@ def location_ids(record: TrialRecord) -> list[str]:
     Derived from the site's facility and address rather than its position, so adding a site to a
     trial does not renumber the others; a site listed twice with the same address gets a suffix.
     """
+    addresses = tuple((s.facility, s.city, s.state, s.zip, s.country) for s in record.sites)
+    return list(_location_ids(study_id(record), addresses))
+
+
+@lru_cache(maxsize=32)  # ResearchStudy, Location and PractitionerRole mappings each ask for a record's ids
+def _location_ids(base: str, addresses: tuple[tuple[str | None, ...], ...]) -> tuple[str, ...]:
     seen: dict[str, int] = {}
     ids = []
-    base = study_id(record)
-    for site in record.sites:
-        key = _digest(_site_key(site), 12)
+    for address in addresses:
+        key = _digest(_site_key(address), 12)
         count = seen.get(key, 0)
         seen[key] = count + 1
         ids.append(f"{base}-site-{key}" + (f"-{count + 1}" if count else ""))
-    return ids
+    return tuple(ids)
 
 
 def practitioner_id(record: TrialRecord, name: str) -> str:
