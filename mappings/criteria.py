@@ -307,11 +307,15 @@ def _split_blocks(lines: list[_Line | None]) -> list[_Block]:
     wrapped = _hard_wrapped(lines)
     groups: list[list[_Line]] = []
     previous: _Line | None = None
+    previous_section = False
     for line in lines:
         if line is None:
             previous = None
             continue
-        starts_new = previous is None or _is_section_line(line.text) or _is_section_line(previous.text) or not wrapped
+        # Only wrapped text joins lines, so only there does a section line need spotting.
+        section = wrapped and _is_section_line(line.text)
+        starts_new = previous is None or not wrapped or section or previous_section
+        previous_section = section
         if starts_new:
             groups.append([line])
         else:
