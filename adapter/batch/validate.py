@@ -1,4 +1,4 @@
-"""Per-resource validation for ``--validate full``.
+"""Per-resource validation for ``--validate full`` and ``--validate structure``.
 
 The project's own validator (``adapter.validation.validate_resource``: structure, cardinality,
 primitive formats, bindings, FHIRPath invariants, against the official R4 4.0.1 / R5 5.0.0
@@ -6,7 +6,8 @@ definitions) is used when it is importable.  Otherwise, and said so in the manif
 fallback is ``fhir.resources`` model validation: the R5 models for 5.0 output and the R4B models
 for 4.0 output (fhir.resources ships no R4 models; every element our R4 output uses has the same
 shape in R4B, so an R4B structural error is an R4 error too, but R4-only constraints are not
-checked by the fallback).
+checked by the fallback).  ``structure`` is the same validator without the FHIRPath invariants,
+behind the compiled check of :mod:`adapter.validation.fast`.
 
 A record whose resources have an ``error`` or ``fatal`` issue is not written: it becomes a
 failed record whose OperationOutcome lists the issues.  Warnings are not failures.
