@@ -144,13 +144,13 @@ class _Compiler:
         if element.content_ref:
             target = owner.elements.get(element.content_ref)
             if target is None or target.props is None:
-                return cs.any_schema()  # the walker does not look inside either
+                return _NEVER  # not modelled (the walker only checks null and arrays here)
             return self._backbone(target, owner)
         if element.props is not None:
             return self._backbone(element, owner)
         typedef = self.defs.types.get(type_code)
         if typedef is None:
-            return cs.any_schema()
+            return _NEVER  # likewise
         if typedef.kind == "resource":
             return _NEVER  # contained resources, Bundle entries: the walker's job
         if typedef.kind == "primitive-type":
