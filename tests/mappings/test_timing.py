@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mappings import timing
 from mappings.fhir import UCUM
 from mappings.timing import ExtractedTiming, Quantity, extract_timing, unit_code
 
@@ -324,3 +325,36 @@ def test_unit_codes() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError):
         unit_code("fortnight")
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Drug A twice daily",
+        "3 times per week",
+        "five x a month",
+        "4 days per week",
+        "QD",
+        "given QOD",
+        "100 mg b.i.d.",
+        "q.d.",
+        "200 mg tid",
+        "Q 8 H",
+        "q12h",
+        "every 3 weeks",
+        "EVERY OTHER DAY",
+        "every 30 minutes",
+        "twice hourly",
+    ],
+)
+def test_the_quick_frequency_filter_lets_every_form_through(sentence: str) -> None:
+    patterns = (
+        timing._TIMES,
+        timing._DAYS_A_WEEK,
+        timing._ABBREV,
+        timing._ABBREV_LOWER,
+        timing._Q_INTERVAL,
+        timing._EVERY,
+    )
+    assert any(p.search(sentence) for p in patterns), "the example itself must be a frequency form"
+    assert timing._ANY_REPEAT(sentence)
