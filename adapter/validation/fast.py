@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -25,10 +26,10 @@ from pydantic_core import CoreSchema, SchemaError, SchemaValidator, ValidationEr
 from pydantic_core import core_schema as cs
 
 from adapter.validation.definitions import Binding, Definitions, Element, TypeDef, load_definitions
+from adapter.validation.references import check_reference
 from adapter.validation.terminology import check_binding
-from adapter.validation.walker import _INT32, _INT64, _REFERENCE, _calendar_problem
+from adapter.validation.walker import _INT32, _INT64, RefRecord, Walker, _calendar_problem
 
-_ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 _ANY_NON_EMPTY = ("^[\\s\\S]+$",)
 """Regexes that every non-empty string meets (R5 ``string`` and ``markdown``): no regex call needed."""
 
@@ -161,7 +162,7 @@ class _Compiler:
         if element.binding is not None and self._binding_can_fail(element.binding):
             checks.append(_binding_check(self.defs, element.binding, type_code))
         if type_code == "Reference":
-            checks.append(_reference_check(self.defs.resource_types, element.targets))
+            checks.append(_reference_check(self.defs, element.targets))
         for check in checks:
             schema = cs.no_info_after_validator_function(check, schema)
         return schema
@@ -307,26 +308,24 @@ def _binding_check(definitions: Definitions, binding: Binding, type_code: str) -
     return check
 
 
-def _reference_check(resource_types: frozenset[str], targets: tuple[str, ...]) -> Callable[[Any], Any]:
-    """The reference checks the walker makes on a resource outside a Bundle (``check_reference``)."""
+def _reference_check(definitions: Definitions, targets: tuple[str, ...]) -> Callable[[Any], Any]:
+    """The walker's own reference check, as made on a resource outside a Bundle.
+
+    ``#id`` references resolve against the resource's contained resources, which this check does
+    not see: with an empty container they fail here, and the walker decides.
+    """
+
+    scratch = threading.local()  # one walker per thread to collect into: a new one per reference costs more
 
     def check(value: dict[str, Any]) -> dict[str, Any]:
-        declared = value.get("type")
-        if isinstance(declared, str) and targets and declared not in targets:
-            raise _Reject("Reference.type not an allowed target")
-        reference = value.get("reference")
-        if not isinstance(reference, str):
-            return value
-        if reference.startswith("#"):
-            raise _Reject("contained references are the walker's")
-        match = _REFERENCE.match(reference)
-        if match:
-            if match["type"] not in resource_types or (targets and match["type"] not in targets):
-                raise _Reject("reference to a type that is not allowed")
-        elif "?" in reference and reference.split("?", 1)[0] in resource_types:
-            return value
-        elif not _ABSOLUTE.match(reference):
-            raise _Reject("malformed reference")
+        walker = getattr(scratch, "walker", None)
+        if walker is None:
+            walker = scratch.walker = Walker(definitions, [], invariants=False)
+        check_reference(walker, RefRecord(value, targets, "", {}), None)
+        if walker.errors:
+            walker.errors = 0
+            walker.issues.clear()
+            raise _Reject("reference")
         return value
 
     return check
