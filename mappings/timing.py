@@ -731,6 +731,12 @@ def _crossovers(sentence: str, offset: int) -> list[Crossover]:
 
 # --- entry point ------------------------------------------------------------------------------
 
+# Words every match of the patterns of one kind contains, with the same flags (so the same
+# Unicode case rules) as those patterns.
+_ANY_CYCLE = re.compile(r"cycle", re.I).search
+_ANY_WASHOUT = re.compile(r"wash", re.I).search
+_ANY_CROSSOVER = re.compile(r"cross|revers|switch|swap|exchang|invert|interchang", re.I).search
+
 
 def extract_timing(text: str | None) -> ExtractedTiming:
     """All unambiguous timing statements of ``text`` (empty when there are none)."""
@@ -741,13 +747,19 @@ def extract_timing(text: str | None) -> ExtractedTiming:
     cycles: list[Cycle] = []
     washouts: list[Washout] = []
     crossovers: list[Crossover] = []
+    # Each of these patterns needs a word most texts lack; one search of the whole text per kind
+    # spares running its patterns on every sentence.
+    has_cycle, has_washout, has_crossover = _ANY_CYCLE(text), _ANY_WASHOUT(text), _ANY_CROSSOVER(text)
     for offset, sentence in _sentences(text):
         timepoints.extend(_ordinal_timepoints(sentence, offset))
         timepoints.extend(_anchored_elapsed(sentence, offset))
         repeats.extend(_repeats(sentence, offset))
-        cycles.extend(_cycles(sentence, offset))
-        washouts.extend(_washouts(sentence, offset))
-        crossovers.extend(_crossovers(sentence, offset))
+        if has_cycle:
+            cycles.extend(_cycles(sentence, offset))
+        if has_washout:
+            washouts.extend(_washouts(sentence, offset))
+        if has_crossover:
+            crossovers.extend(_crossovers(sentence, offset))
     return ExtractedTiming(
         timepoints=tuple(_dedupe_points(timepoints)),
         repeats=tuple(_dedupe(repeats)),

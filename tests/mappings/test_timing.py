@@ -358,3 +358,33 @@ def test_the_quick_frequency_filter_lets_every_form_through(sentence: str) -> No
     )
     assert any(p.search(sentence) for p in patterns), "the example itself must be a frequency form"
     assert timing._ANY_REPEAT(sentence)
+
+
+@pytest.mark.parametrize(
+    ("kind", "sentence"),
+    [
+        ("cycle", "21-day cycles"),
+        ("cycle", "CYCLES OF 28 DAYS"),
+        ("cycle", "days 1 and 8 of each cycle, 21-day cycles"),
+        ("washout", "a 2-week washout"),
+        ("washout", "Wash-out period of 14 days"),
+        ("washout", "WASH OUT 7 days"),
+        ("crossover", "cross over at week 24"),
+        ("crossover", "Crossed-over to the other arm"),
+        ("crossover", "treatments will be reversed at week 24"),
+        ("crossover", "the groups are SWITCHED after 6 months"),
+        ("crossover", "interventions swapped"),
+        ("crossover", "arms exchanged"),
+        ("crossover", "order inverted"),
+        ("crossover", "sequences interchanged"),
+    ],
+)
+def test_the_whole_text_filters_let_every_form_through(kind: str, sentence: str) -> None:
+    extractor, quick = {
+        "cycle": (timing._cycles, timing._ANY_CYCLE),
+        "washout": (timing._washouts, timing._ANY_WASHOUT),
+        "crossover": (timing._crossovers, timing._ANY_CROSSOVER),
+    }[kind]
+    assert extractor(sentence, 0), "the example itself must be found by the extractor"
+    assert quick(sentence)
+    assert not quick("Participants receive drug A daily at week 0 and week 24.")
