@@ -411,7 +411,7 @@ def main() -> None:
     source = build_zip(work / f"corpus-{args.records}.zip", args.records, records)
     print(f"input: {source.name}, {args.records:,} studies, {source.stat().st_size / 1e6:,.0f} MB")
     jobs_list = [int(j) for j in args.jobs.split(",")]
-    peaks = []
+    peaks: dict[tuple[str, int, str], float] = {}
     for version in versions:
         print(f"\nFHIR {version}")
         floors = {}
@@ -425,7 +425,8 @@ def main() -> None:
             run_source = source if count == args.records else build_zip(work / f"corpus-{count}.zip", count, records)
             for jobs in jobs_list:
                 result = run_convert(run_source, work / "out", version, jobs, validate)
-                peaks.append(result["peak_total_mb"])
+                if count == args.records:
+                    peaks[(version, jobs, validate)] = result["peak_total_mb"]
                 label = f"convert --validate {validate} --jobs {jobs}"
                 label += f" ({count:,})" if count != args.records else ""
                 print(_line(label, result, floors[jobs]), flush=True)
@@ -434,10 +435,10 @@ def main() -> None:
         print(f"\nsynthetic: {args.synthetic:,} studies, {synthetic.stat().st_size / 1e6:,.0f} MB")
         result = run_convert(synthetic, work / "out-synthetic", "4.0", 2, "none")
         print(_line("convert --validate none --jobs 2 (R4)", result))
+        same = peaks.get(("4.0", 2, "none"))
         print(
-            f"peak memory: {result['peak_total_mb']:,.0f} MB for {args.synthetic:,} studies vs "
-            f"{min(peaks) if peaks else float('nan'):,.0f}-{max(peaks) if peaks else float('nan'):,.0f} MB "
-            f"for {args.records:,}"
+            f"peak memory: {result['peak_total_mb']:,.0f} MB for {args.synthetic:,} studies"
+            + (f" vs {same:,.0f} MB for {args.records:,} (same options)" if same else "")
         )
         synthetic.unlink()
     if args.load_records:
