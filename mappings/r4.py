@@ -517,32 +517,36 @@ _R4_SYSTEMS_FOUND = re.compile(
 def _r4_systems(value: Any) -> None:
     """Rewrite, in place, Coding systems R4 knows under another URL, and mark R5-only codes with their version."""
     # Most resources (Organizations, Practitioners, roles, most Locations) hold none of those
-    # systems: orjson and one regex find that out several times faster than the walk below,
-    # which visits every element.
-    if not _R4_SYSTEMS_FOUND(orjson.dumps(value)):
-        return
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if type(item) is dict:
-            system = item.get("system")
-            if system is not None:
-                if system in R4_SYSTEM and "code" in item:
-                    item["system"] = R4_SYSTEM[system]
-                elif (
-                    system == RESEARCH_STUDY_STATUS
-                    and item.get("code") not in R4_RESEARCH_STUDY_STATUS_CODES
-                    and "version" not in item
-                ):
-                    # Same URL, codes R4's edition lacks: the Coding says which edition defines them.
-                    item["version"] = "5.0.0"
-            children = item.values()
-        else:
-            children = item
-        for child in children:
-            kind = type(child)
-            if kind is dict or kind is list:
-                pending.append(child)
+    # systems: orjson and one regex find that out several times faster than visiting every element.
+    if _R4_SYSTEMS_FOUND(orjson.dumps(value)):
+        _rewrite_systems(value, _FILTERED_LEVELS)
+
+
+_FILTERED_LEVELS = 2
+"""Levels below the resource whose subtrees are searched the same way before they are visited: the
+few codings concerned sit in a few top-level elements and extensions of a large ResearchStudy."""
+
+
+def _rewrite_systems(item: dict[str, Any] | list[Any], filtered: int) -> None:
+    if type(item) is dict:
+        system = item.get("system")
+        if system is not None:
+            if system in R4_SYSTEM and "code" in item:
+                item["system"] = R4_SYSTEM[system]
+            elif (
+                system == RESEARCH_STUDY_STATUS
+                and item.get("code") not in R4_RESEARCH_STUDY_STATUS_CODES
+                and "version" not in item
+            ):
+                # Same URL, codes R4's edition lacks: the Coding says which edition defines them.
+                item["version"] = "5.0.0"
+        children: Any = item.values()
+    else:
+        children = item
+    for child in children:
+        kind = type(child)
+        if (kind is dict or kind is list) and (filtered <= 0 or _R4_SYSTEMS_FOUND(orjson.dumps(child))):
+            _rewrite_systems(child, filtered - 1)
 
 
 def to_r4(resources: list[Resource], *, in_place: bool = False) -> list[Resource]:

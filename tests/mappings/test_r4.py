@@ -174,3 +174,38 @@ def test_r5_only_status_codes_carry_their_code_system_version():
 def test_in_place_conversion_gives_the_same_r4():
     for record in RECORDS[:8]:
         assert to_r4(to_fhir_resources(record), in_place=True) == to_r4(to_fhir_resources(record))
+
+
+def test_system_rewrite_reaches_codings_at_any_depth():
+    """The rewrite searches the top levels before visiting them; codings deeper down still count."""
+    from mappings.r4 import _r4_systems
+
+    phase = "http://hl7.org/fhir/research-study-phase"
+    status = "http://hl7.org/fhir/research-study-status"
+    resource = {
+        "resourceType": "ResearchStudy",
+        "phase": {"coding": [{"system": phase, "code": "phase-1"}]},
+        "keyword": [{"text": "nothing to rewrite here"}],
+        "extension": [
+            {"url": "a", "valueString": "x"},
+            {
+                "url": "b",
+                "extension": [
+                    {"url": "c", "extension": [{"url": "d", "valueCoding": {"system": phase, "code": "phase-2"}}]},
+                    {"url": "e", "valueCodeableConcept": {"coding": [{"system": status, "code": "overall-study"}]}},
+                    {"url": "f", "valueCoding": {"system": phase}},  # no code: not a coded value to move
+                ],
+            },
+        ],
+    }
+    _r4_systems(resource)
+    assert resource["phase"]["coding"][0]["system"] == R4_SYSTEM[phase]
+    nested = resource["extension"][1]["extension"]
+    assert nested[0]["extension"][0]["valueCoding"]["system"] == R4_SYSTEM[phase]
+    assert nested[1]["valueCodeableConcept"]["coding"][0] == {
+        "system": status,
+        "code": "overall-study",
+        "version": "5.0.0",
+    }
+    assert nested[2]["valueCoding"] == {"system": phase}
+    assert resource["keyword"] == [{"text": "nothing to rewrite here"}]
