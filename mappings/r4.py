@@ -508,6 +508,14 @@ R4_RESEARCH_STUDY_STATUS_CODES = frozenset({
 """The codes of research-study-status as published with R4; R5 added the others to the same URL."""
 
 
+SYSTEM_HOLDERS = frozenset({"ResearchStudy", "Location"})
+"""The resource types whose mappings emit codings that ``_r4_systems`` rewrites: the code tables
+that hold those systems (phase, primary_purpose, overall_status, outcome_type, site_status) are
+read only by ``mappings.research_study`` and ``mappings.location``.  Searching the other types
+(most of a record's resources: Organizations, Practitioners, roles) found nothing and cost a
+serialisation each; ``tests/mappings/test_r4.py`` checks that they hold none of those systems."""
+
+
 _R4_SYSTEMS_FOUND = re.compile(
     b'"system":"(?:' + b"|".join(re.escape(s.encode()) for s in [*R4_SYSTEM, RESEARCH_STUDY_STATUS]) + b')"'
 ).search
@@ -562,6 +570,7 @@ def to_r4(resources: list[Resource], *, in_place: bool = False) -> list[Resource
         if converter is None:
             raise ValueError(f"no R4 conversion for {resource['resourceType']}")
         converted = converter(resource if in_place else copy.deepcopy(resource), by_ref)
-        _r4_systems(converted)
+        if converted["resourceType"] in SYSTEM_HOLDERS:
+            _r4_systems(converted)
         out.append(converted)
     return out

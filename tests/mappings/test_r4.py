@@ -209,3 +209,36 @@ def test_system_rewrite_reaches_codings_at_any_depth():
     }
     assert nested[2]["valueCoding"] == {"system": phase}
     assert resource["keyword"] == [{"text": "nothing to rewrite here"}]
+
+
+_REWRITTEN_SYSTEMS = {*R4_SYSTEM, "http://hl7.org/fhir/research-study-status"}
+
+
+def test_only_the_system_holders_emit_rewritten_systems():
+    """``to_r4`` searches only ``SYSTEM_HOLDERS`` for systems to rewrite: no other type may hold one."""
+    from mappings.r4 import SYSTEM_HOLDERS
+
+    holders_seen = set()
+    for record in RECORDS:
+        for resource in to_fhir_resources(record):
+            found = {node["system"] for _, node in walk(resource) if node.get("system") in _REWRITTEN_SYSTEMS}
+            if found:
+                assert resource["resourceType"] in SYSTEM_HOLDERS, (resource["resourceType"], found)
+                holders_seen.add(resource["resourceType"])
+    assert holders_seen == SYSTEM_HOLDERS  # the fixtures exercise both, so the check above has teeth
+
+
+def test_only_the_system_holder_mappings_read_the_tables_of_rewritten_systems():
+    """The guarantee behind ``SYSTEM_HOLDERS``, by construction: which modules read those code tables."""
+    import re
+
+    codes = Path(__file__).resolve().parents[2] / "mappings" / "codes"
+    tables = {p.stem for p in codes.glob("*.json") if any(s in p.read_text() for s in _REWRITTEN_SYSTEMS)}
+    assert tables >= {"phase", "primary_purpose", "overall_status", "outcome_type", "site_status"}
+    readers: set[str] = set()
+    for module in (codes.parent).glob("*.py"):
+        used = set(re.findall(r"""table\(\s*["'](\w+)["']""", module.read_text()))
+        if used & tables:
+            readers.add(module.stem)
+        assert not any(s in module.read_text() for s in R4_SYSTEM) or module.stem in {"r4", "research_study"}
+    assert readers == {"research_study", "location"}
