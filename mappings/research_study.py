@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from adapter.record import (
@@ -172,26 +173,38 @@ def is_nct_id(value: str) -> bool:
     return bool(_NCT_ID.match(value))
 
 
+_NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_]")
+
+
 def _machine_name(registry_id: str) -> str:
     # R5 `name` is the computer-friendly name; the registry id already is one once punctuation goes.
-    return re.sub(r"[^A-Za-z0-9_]", "_", registry_id)
+    return _NOT_NAME_CHARS.sub("_", registry_id)
+
+
+# The id patterns of the code tables, compiled once: every secondary id is tried against each of
+# them, and re's own cache lookup per call cost more than the matching.
+@cache
+def _id_type_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((key, re.compile(row["pattern"])) for key, row in table("secondary_id_type").items() if row["pattern"])
+
+
+@cache
+def _registry_patterns() -> dict[str, tuple[re.Pattern[str], dict[str, Any]]]:
+    return {key: (re.compile(entry["id_regex"]), entry) for key, entry in table("registries").items()}
 
 
 def _recognised_id_type(value: str) -> str | None:
     """The SecondaryIdType whose number format ``value`` has (used only when the registry gave no type)."""
-    for key, row in table("secondary_id_type").items():
-        if row["pattern"] and re.match(row["pattern"], value):
-            return key
-    return None
+    return next((key for key, pattern in _id_type_patterns() if pattern.match(value)), None)
 
 
 def registry_of(value: str, family: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """The ``registries`` table entry for an id (its family first, else the first id pattern it matches)
     and the registry's own form of the number (WHO ICTRP's prefix such as ``CTIS`` or ``JPRN-`` removed)."""
-    registries = table("registries")
-    entry = registries.get(family or "")
-    if entry is None or not re.match(entry["id_regex"], value):
-        entry = next((e for e in registries.values() if re.match(e["id_regex"], value)), None)
+    registries = _registry_patterns()
+    pattern, entry = registries.get(family or "", (None, None))
+    if pattern is None or not pattern.match(value):
+        entry = next((e for p, e in registries.values() if p.match(value)), None)
     if entry is None:
         return None, value
     prefix = entry.get("ictrp_prefix")
