@@ -56,7 +56,7 @@ from adapter.record import (
 )
 from mappings import ids
 from mappings.codes import table
-from mappings.fhir import CTGOV_ENUM, coding, compact, concept, ctgov_coding, reference
+from mappings.fhir import CTGOV_ENUM, coding, compact_resource, concept, ctgov_coding, reference
 from mappings.practitioner import ethics_committee_label, ethics_committee_role_id
 
 NCT_SYSTEM = "https://clinicaltrials.gov/nctid"
@@ -163,7 +163,12 @@ def to_fhir_research_study(record: TrialRecord) -> dict[str, Any]:
         "objective": [_objective(objective) for objective in record.objectives],
         "outcomeMeasure": [_outcome_measure(outcome) for outcome in record.outcomes],
     }
-    return compact(resource)
+    return compact_resource(resource, BUILT_CLEAN)
+
+
+BUILT_CLEAN = frozenset({"extension", "site"})
+"""Elements whose builders emit no empty value (``_registration`` and ``reference`` leave absent
+parts out, record strings are already stripped): compaction keeps or drops them whole."""
 
 
 # --- identity -------------------------------------------------------------------------------

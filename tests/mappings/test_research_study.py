@@ -1020,3 +1020,38 @@ def test_corpus_v2_records_map() -> None:
         assert (rs.CTGOV_STATUS, record.status.overall_status) in _codes(first), path.name
         assert len(study.get("comparisonGroup", [])) == len(record.arms)
         assert len(study.get("site", [])) == len(record.sites)
+
+
+def _fixture_records() -> Iterator[Any]:
+    from adapter.readers import read_items
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    for path in sorted(fixtures.rglob("*")):
+        if path.suffix in (".json", ".xml") and "expected" not in path.parts:
+            try:
+                items = list(read_items(path.read_bytes(), path.name))
+            except Exception:  # fixtures of bad input: not records
+                continue
+            yield from (item.record for item in items if item.record is not None)
+
+
+def test_elements_built_clean_need_no_compaction():
+    """``BUILT_CLEAN`` elements skip compaction: their builders must never leave an empty value inside."""
+    from mappings.fhir import compact
+    from mappings.research_study import BUILT_CLEAN
+
+    checked = 0
+    for record in _fixture_records():
+        resource = rs.to_fhir_research_study(record)
+        for key in BUILT_CLEAN & resource.keys():
+            assert compact(resource[key]) == resource[key], (record.registry_id, key)
+            checked += 1
+    assert checked > 20
+
+
+def test_compact_resource_keeps_built_clean_elements_whole_and_compacts_the_rest():
+    from mappings.fhir import compact_resource
+
+    resource = {"a": " x ", "b": [], "c": {"d": None, "e": [" "]}, "f": [{"g": 1}], "h": [], "i": None}
+    assert compact_resource(resource, frozenset({"f", "h"})) == {"a": "x", "f": [{"g": 1}]}
+    assert compact_resource(resource) == {"a": "x", "f": [{"g": 1}]}
