@@ -964,6 +964,23 @@ def test_empty_textblock() -> None:
     assert markdown_from_textblock("\n    \n  ") is None
 
 
+def test_only_line_feeds_and_carriage_returns_break_lines() -> None:
+    # str.splitlines() (the fast path) also breaks at these; the rendering must not.
+    text = block("First\u2028half and\x0bmore\x85end", "-  not an item: continuation", "", "  -  item\x0cwith feed")
+    expected = "First half and more end - not an item: continuation\n\n* item with feed"
+    assert markdown_from_textblock(text) == expected
+    assert markdown_from_textblock(text.replace("\n", "\r\n")) == expected
+
+
+def test_list_markers_and_escapes_with_non_ascii_digits() -> None:
+    # The marker regexes read \d as any Unicode decimal digit; their first-character prefilters must too.
+    text = block("Intro", "", "  \u0663. Arabic-Indic numbered item", "", "  \u0663\u0664. second")
+    assert markdown_from_textblock(text) == "Intro\n\n\u0663. Arabic-Indic numbered item\n\n   \u0663\u0664. second"
+    assert markdown_from_textblock(block("\u0663) x")) == "\u0663\\) x"
+    # Backslashes are escaped first, so the escapes added for the other characters stay single.
+    assert markdown_from_textblock(block("a\\<b\\\\*c")) == "a\\\\\\<b\\\\\\\\\\*c"
+
+
 # --------------------------------------------------------------------------------------------
 # The whole corpus
 # --------------------------------------------------------------------------------------------
