@@ -53,6 +53,7 @@ files, and the 7 studies present in both formats):
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterator
@@ -469,6 +470,9 @@ def _first_line_is_item(rows: list[tuple[int, str, bool]], marker: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+# Dates repeat across records (month-precision dates and a dump's download date above all), and
+# reading one is pure: repeated values are looked up instead of parsed again.
+@functools.lru_cache(maxsize=4096)
 def _partial_date(text: str | None) -> str | None:
     if not text:
         return None
@@ -484,6 +488,13 @@ def _partial_date(text: str | None) -> str | None:
     if not 1 <= int(day) <= 31:
         return None
     return f"{match.group(3)}-{month}-{int(day):02d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _download_date(text: str) -> str | None:
+    """The date in ``ClinicalTrials.gov processed this data on March 5, 2021`` (one text per dump)."""
+    match = _DATE.search(text)
+    return _partial_date(match.group(0)) if match else None
 
 
 def _lower_host(url: str) -> str:
@@ -526,10 +537,17 @@ def _age_years(text: str | None) -> Fraction | None:
 
 def _std_ages(minimum: str | None, maximum: str | None) -> list[str]:
     """CT.gov age groups: Child (birth-17), Adult (18-64), Older Adult (65+)."""
+    return list(_std_age_groups(minimum, maximum))
+
+
+# A handful of age pairs ("18 Years" / "N/A" ...) cover most records, and the exact arithmetic
+# (Fractions) is slow: the groups of a pair are computed once.
+@functools.lru_cache(maxsize=1024)
+def _std_age_groups(minimum: str | None, maximum: str | None) -> tuple[str, ...]:
     low = _age_years(minimum) if minimum else Fraction(0)
     high = _age_years(maximum) if maximum else None
     if low is None or (maximum and high is None):
-        return []  # an age we cannot read: no derivation rather than a wrong one
+        return ()  # an age we cannot read: no derivation rather than a wrong one
     groups = []
     if low < 18:
         groups.append("CHILD")
@@ -537,7 +555,7 @@ def _std_ages(minimum: str | None, maximum: str | None) -> list[str]:
         groups.append("ADULT")
     if high is None or high >= 65:
         groups.append("OLDER_ADULT")
-    return groups
+    return tuple(groups)
 
 
 # --------------------------------------------------------------------------------------------
@@ -657,8 +675,7 @@ class _Reader:
             if tag == "download_date":
                 text = _plain(child)
                 if text:
-                    match = _DATE.search(text)
-                    self.download_date = _partial_date(match.group(0)) if match else None
+                    self.download_date = _download_date(text)
                     if self.download_date is None:
                         self.miss("required_header/download_date")
             elif tag == "url":

@@ -558,6 +558,17 @@ def test_std_ages(minimum: str, maximum: str, groups: list[str]) -> None:
     assert read(f"<eligibility><gender>All</gender>{ages}</eligibility>").eligibility.std_ages == groups
 
 
+def test_cached_readings_give_every_record_its_own_values() -> None:
+    # Age groups and dates are cached per distinct text; a record must never share a mutable list.
+    first = read("<eligibility><minimum_age>18 Years</minimum_age></eligibility>")
+    second = read("<eligibility><minimum_age>18 Years</minimum_age></eligibility>")
+    assert first.eligibility.std_ages == second.eligibility.std_ages == ["ADULT", "OLDER_ADULT"]
+    first.eligibility.std_ages.append("CHANGED")
+    assert second.eligibility.std_ages == ["ADULT", "OLDER_ADULT"]
+    assert read("<start_date>July 2012</start_date>").status.start.date == "2012-07"
+    assert read("<start_date>July 2012</start_date>").status.start.date == "2012-07"
+
+
 def test_sponsors_arms_interventions_people() -> None:
     record = read(
         "<sponsors><lead_sponsor><agency>NCI</agency><agency_class>NIH</agency_class></lead_sponsor>"
