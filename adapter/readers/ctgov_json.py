@@ -235,7 +235,7 @@ def _clean_markup(text: str) -> str:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\n" in text:
-        text = "\n".join(line.rstrip() for line in text.split("\n"))
+        text = "\n".join([line.rstrip() for line in text.split("\n")])
         if "\n\n\n" in text:
             text = _MANY_NEWLINES.sub("\n\n", text)
     return text.strip()
@@ -258,9 +258,10 @@ class _Reader:
         self.note(path, f"expected {expected}, got {_type_name(value)}")
 
     def check_keys(self, obj: dict[str, Any], known: frozenset[str], path: str) -> None:
-        extra = obj.keys() - known
-        if extra:
-            for key in extra:
+        # issuperset() walks the keys without building a set: the common case (every key known)
+        # allocates nothing.
+        if not known.issuperset(obj):
+            for key in obj.keys() - known:
                 self.note(f"{path}.{key}" if path else key)
 
     # -- containers --------------------------------------------------------------------------
