@@ -28,7 +28,10 @@ PartialDate = Annotated[str, AfterValidator(_check_partial_date)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # cache_strings=False: stripping makes pydantic build a new str for every value anyway, and
+    # looking each one up in its string cache first (the default) costs more than it saves
+    # (~10% of the validation of a record); the values are the same either way.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, cache_strings=False)
 
 
 class DateStruct(_Model):

@@ -53,6 +53,7 @@ files, and the 7 studies present in both formats):
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterator
@@ -312,13 +313,21 @@ def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-_INLINE_ESCAPE = re.compile(r"([\\*<>\[\]&^~])")
+# One C-level ``in`` scan per character and a str.replace for those that occur: several times
+# faster than a regex substitution, whose template calls back into Python for every match.  The
+# backslash goes first so that the backslashes added for the other characters are not escaped again.
+_INLINE_ESCAPES: tuple[tuple[str, str], ...] = tuple((char, "\\" + char) for char in "\\*<>[]&^~")
 # Only at the start of a block: what Markdown would read as a list marker or a heading.
 _START_ESCAPE = re.compile(r"^(?:(\d+)([.)])|([-+#]))(?=[ \t]|$)")
 
 
 def _escape_block(text: str) -> str:
-    text = _INLINE_ESCAPE.sub(r"\\\1", text)
+    for char, escaped in _INLINE_ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
+    first = text[:1]
+    if not (first in "-+#" or first.isdecimal()):  # \d is a Unicode decimal, as isdecimal() is
+        return text
     match = _START_ESCAPE.match(text)
     if match is None:
         return text
@@ -339,6 +348,9 @@ def _markup(el: etree._Element) -> str | None:
 
 
 _ITEM_MARKER = re.compile(r"(-  |\d{1,3}\. )")
+# Characters str.splitlines() breaks at besides \n, \r\n and \r; the legacy layout breaks lines at
+# those three only, so text with any of these is split the long way.
+_OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
 
 def markdown_from_textblock(raw: str | None) -> str | None:
@@ -353,7 +365,11 @@ def markdown_from_textblock(raw: str | None) -> str | None:
     """
     if raw is None:
         return None
-    lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if any(separator in raw for separator in _OTHER_LINE_BREAKS):
+        lines = raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    else:
+        # Same lines, in one pass instead of three (a trailing line break adds no blank row that matters).
+        lines = raw.splitlines()
     # (indent, text, blank_before) for every non-blank line, indent relative to the first line,
     # which is always the block's left margin.
     rows: list[tuple[int, str, bool]] = []
@@ -367,7 +383,7 @@ def markdown_from_textblock(raw: str | None) -> str | None:
         indent = len(line) - len(line.lstrip(" \t"))
         if base < 0:
             base = indent
-        rows.append((max(indent - base, 0), stripped, blank))
+        rows.append((indent - base if indent > base else 0, stripped, blank))
         blank = False
     if not rows:
         return None
@@ -375,7 +391,9 @@ def markdown_from_textblock(raw: str | None) -> str | None:
     # Group rows into blocks: [marker or None, content column, [text pieces]].
     blocks: list[list[Any]] = []
     for index, (indent, text, blank_before) in enumerate(rows):
-        marker_match = _ITEM_MARKER.match(text)
+        # Most lines cannot start a marker; \d in the marker is a Unicode decimal, as isdecimal() is.
+        first = text[0]
+        marker_match = _ITEM_MARKER.match(text) if first == "-" or first.isdecimal() else None
         current = blocks[-1] if blocks and not blank_before else None
         if current is not None and (marker_match is None or indent == current[1]):
             current[2].append(text)
@@ -452,6 +470,9 @@ def _first_line_is_item(rows: list[tuple[int, str, bool]], marker: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+# Dates repeat across records (month-precision dates and a dump's download date above all), and
+# reading one is pure: repeated values are looked up instead of parsed again.
+@functools.lru_cache(maxsize=4096)
 def _partial_date(text: str | None) -> str | None:
     if not text:
         return None
@@ -467,6 +488,13 @@ def _partial_date(text: str | None) -> str | None:
     if not 1 <= int(day) <= 31:
         return None
     return f"{match.group(3)}-{month}-{int(day):02d}"
+
+
+@functools.lru_cache(maxsize=256)
+def _download_date(text: str) -> str | None:
+    """The date in ``ClinicalTrials.gov processed this data on March 5, 2021`` (one text per dump)."""
+    match = _DATE.search(text)
+    return _partial_date(match.group(0)) if match else None
 
 
 def _lower_host(url: str) -> str:
@@ -509,10 +537,17 @@ def _age_years(text: str | None) -> Fraction | None:
 
 def _std_ages(minimum: str | None, maximum: str | None) -> list[str]:
     """CT.gov age groups: Child (birth-17), Adult (18-64), Older Adult (65+)."""
+    return list(_std_age_groups(minimum, maximum))
+
+
+# A handful of age pairs ("18 Years" / "N/A" ...) cover most records, and the exact arithmetic
+# (Fractions) is slow: the groups of a pair are computed once.
+@functools.lru_cache(maxsize=1024)
+def _std_age_groups(minimum: str | None, maximum: str | None) -> tuple[str, ...]:
     low = _age_years(minimum) if minimum else Fraction(0)
     high = _age_years(maximum) if maximum else None
     if low is None or (maximum and high is None):
-        return []  # an age we cannot read: no derivation rather than a wrong one
+        return ()  # an age we cannot read: no derivation rather than a wrong one
     groups = []
     if low < 18:
         groups.append("CHILD")
@@ -520,7 +555,7 @@ def _std_ages(minimum: str | None, maximum: str | None) -> list[str]:
         groups.append("ADULT")
     if high is None or high >= 65:
         groups.append("OLDER_ADULT")
-    return groups
+    return tuple(groups)
 
 
 # --------------------------------------------------------------------------------------------
@@ -640,8 +675,7 @@ class _Reader:
             if tag == "download_date":
                 text = _plain(child)
                 if text:
-                    match = _DATE.search(text)
-                    self.download_date = _partial_date(match.group(0)) if match else None
+                    self.download_date = _download_date(text)
                     if self.download_date is None:
                         self.miss("required_header/download_date")
             elif tag == "url":

@@ -149,7 +149,7 @@ def parse_xml(data: bytes, source: str | None = None) -> etree._Element:
         data = bytes(data)
     if not isinstance(data, bytes):
         raise TypeError(f"parse_xml expects bytes, not {type(data).__name__}")
-    if not data.strip():
+    if not data or data.isspace():  # isspace() stops at the first other byte; strip() would copy
         raise InputError("empty input: no XML document", source)
 
     _check_prolog(_prolog_bytes(data), source)

@@ -701,6 +701,18 @@ def test_document_url_is_built_from_nct_and_quoted_filename() -> None:
     assert record.unmapped == ["documentSection.largeDocumentModule.largeDocs.date (invalid date '2019-02-30')"]
 
 
+def test_control_character_prefilter_agrees_with_the_regex() -> None:
+    # _has_control (bytes of the UTF-8 encoding) decides whether _CONTROL.sub runs: it must find
+    # exactly what the regex finds, for every BMP character (lone surrogates included) and beyond.
+    from adapter.readers.ctgov_json import _CONTROL, _has_control
+
+    for code in [*range(0x10000), 0x1F600, 0x10FFFF]:
+        text = f"a{chr(code)}b"
+        assert _has_control(text) == (_CONTROL.search(text) is not None), hex(code)
+    assert _has_control("\u00e9\ud800 long text\n\twith\r\nbreaks") is False
+    assert _has_control("\u00e9 text with a \x7f in it") is True
+
+
 def _leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     paths = [path] if path else []
     if isinstance(value, dict):

@@ -558,6 +558,17 @@ def test_std_ages(minimum: str, maximum: str, groups: list[str]) -> None:
     assert read(f"<eligibility><gender>All</gender>{ages}</eligibility>").eligibility.std_ages == groups
 
 
+def test_cached_readings_give_every_record_its_own_values() -> None:
+    # Age groups and dates are cached per distinct text; a record must never share a mutable list.
+    first = read("<eligibility><minimum_age>18 Years</minimum_age></eligibility>")
+    second = read("<eligibility><minimum_age>18 Years</minimum_age></eligibility>")
+    assert first.eligibility.std_ages == second.eligibility.std_ages == ["ADULT", "OLDER_ADULT"]
+    first.eligibility.std_ages.append("CHANGED")
+    assert second.eligibility.std_ages == ["ADULT", "OLDER_ADULT"]
+    assert read("<start_date>July 2012</start_date>").status.start.date == "2012-07"
+    assert read("<start_date>July 2012</start_date>").status.start.date == "2012-07"
+
+
 def test_sponsors_arms_interventions_people() -> None:
     record = read(
         "<sponsors><lead_sponsor><agency>NCI</agency><agency_class>NIH</agency_class></lead_sponsor>"
@@ -962,6 +973,23 @@ def test_markup_fields_keep_lines_as_paragraphs() -> None:
 def test_empty_textblock() -> None:
     assert markdown_from_textblock(None) is None
     assert markdown_from_textblock("\n    \n  ") is None
+
+
+def test_only_line_feeds_and_carriage_returns_break_lines() -> None:
+    # str.splitlines() (the fast path) also breaks at these; the rendering must not.
+    text = block("First\u2028half and\x0bmore\x85end", "-  not an item: continuation", "", "  -  item\x0cwith feed")
+    expected = "First half and more end - not an item: continuation\n\n* item with feed"
+    assert markdown_from_textblock(text) == expected
+    assert markdown_from_textblock(text.replace("\n", "\r\n")) == expected
+
+
+def test_list_markers_and_escapes_with_non_ascii_digits() -> None:
+    # The marker regexes read \d as any Unicode decimal digit; their first-character prefilters must too.
+    text = block("Intro", "", "  \u0663. Arabic-Indic numbered item", "", "  \u0663\u0664. second")
+    assert markdown_from_textblock(text) == "Intro\n\n\u0663. Arabic-Indic numbered item\n\n   \u0663\u0664. second"
+    assert markdown_from_textblock(block("\u0663) x")) == "\u0663\\) x"
+    # Backslashes are escaped first, so the escapes added for the other characters stay single.
+    assert markdown_from_textblock(block("a\\<b\\\\*c")) == "a\\\\\\<b\\\\\\\\\\*c"
 
 
 # --------------------------------------------------------------------------------------------
