@@ -508,34 +508,30 @@ R4_RESEARCH_STUDY_STATUS_CODES = frozenset({
 """The codes of research-study-status as published with R4; R5 added the others to the same URL."""
 
 
-SYSTEM_HOLDERS = frozenset({"ResearchStudy", "Location"})
-"""The resource types whose mappings emit codings that ``_r4_systems`` rewrites: the code tables
-that hold those systems (phase, primary_purpose, overall_status, outcome_type, site_status) are
-read only by ``mappings.research_study`` and ``mappings.location``.  Searching the other types
-(most of a record's resources: Organizations, Practitioners, roles) found nothing and cost a
-serialisation each; ``tests/mappings/test_r4.py`` checks that they hold none of those systems."""
+SYSTEM_PLACES: dict[str, tuple[str, ...]] = {
+    "ResearchStudy": ("extension", "phase", "primaryPurposeType", "objective"),
+    "Location": ("extension",),
+}
+"""Where the codings that ``_rewrite_systems`` rewrites can be, per resource type: the code tables that
+hold those systems (phase, primary_purpose, overall_status, outcome_type, site_status) are read
+only by ``mappings.research_study`` (phase, primary purpose, objective types, and the progress and
+outcome measures that R4 carries in extensions) and ``mappings.location`` (the site status
+extension).  Searching only there spares serialising every other element and resource (most of a
+record: Organizations, Practitioners, roles, the Group); ``tests/mappings/test_r4.py`` checks the
+mappings against this table and that no R5 system is left anywhere in R4 output."""
 
 
 _R4_SYSTEMS_FOUND = re.compile(
     b'"system":"(?:' + b"|".join(re.escape(s.encode()) for s in [*R4_SYSTEM, RESEARCH_STUDY_STATUS]) + b')"'
 ).search
-"""Whether serialised JSON holds a Coding system that ``_r4_systems`` rewrites or marks."""
-
-
-def _r4_systems(value: Any) -> None:
-    """Rewrite, in place, Coding systems R4 knows under another URL, and mark R5-only codes with their version."""
-    # Most resources (Organizations, Practitioners, roles, most Locations) hold none of those
-    # systems: orjson and one regex find that out several times faster than visiting every element.
-    if _R4_SYSTEMS_FOUND(orjson.dumps(value)):
-        _rewrite_systems(value, _FILTERED_LEVELS)
-
-
-_FILTERED_LEVELS = 2
-"""Levels below the resource whose subtrees are searched the same way before they are visited: the
-few codings concerned sit in a few top-level elements and extensions of a large ResearchStudy."""
+"""Whether serialised JSON holds a Coding system that ``_rewrite_systems`` rewrites or marks."""
 
 
 def _rewrite_systems(item: dict[str, Any] | list[Any], filtered: int) -> None:
+    """Rewrite, in place, Coding systems R4 knows under another URL, and mark R5-only codes with their
+    version.  The children of the top ``filtered`` levels are searched (orjson and one regex, several
+    times cheaper than visiting every element) before they are visited: the few codings concerned
+    sit in a few of the many extensions of a large ResearchStudy."""
     if type(item) is dict:
         system = item.get("system")
         if system is not None:
@@ -570,7 +566,9 @@ def to_r4(resources: list[Resource], *, in_place: bool = False) -> list[Resource
         if converter is None:
             raise ValueError(f"no R4 conversion for {resource['resourceType']}")
         converted = converter(resource if in_place else copy.deepcopy(resource), by_ref)
-        if converted["resourceType"] in SYSTEM_HOLDERS:
-            _r4_systems(converted)
+        for key in SYSTEM_PLACES.get(converted["resourceType"], ()):
+            value = converted.get(key)
+            if value:
+                _rewrite_systems(value, 1)
         out.append(converted)
     return out

@@ -178,7 +178,7 @@ def test_in_place_conversion_gives_the_same_r4():
 
 def test_system_rewrite_reaches_codings_at_any_depth():
     """The rewrite searches the top levels before visiting them; codings deeper down still count."""
-    from mappings.r4 import _r4_systems
+    from mappings.r4 import _rewrite_systems
 
     phase = "http://hl7.org/fhir/research-study-phase"
     status = "http://hl7.org/fhir/research-study-status"
@@ -198,7 +198,7 @@ def test_system_rewrite_reaches_codings_at_any_depth():
             },
         ],
     }
-    _r4_systems(resource)
+    _rewrite_systems(resource, 2)
     assert resource["phase"]["coding"][0]["system"] == R4_SYSTEM[phase]
     nested = resource["extension"][1]["extension"]
     assert nested[0]["extension"][0]["valueCoding"]["system"] == R4_SYSTEM[phase]
@@ -214,22 +214,28 @@ def test_system_rewrite_reaches_codings_at_any_depth():
 _REWRITTEN_SYSTEMS = {*R4_SYSTEM, "http://hl7.org/fhir/research-study-status"}
 
 
-def test_only_the_system_holders_emit_rewritten_systems():
-    """``to_r4`` searches only ``SYSTEM_HOLDERS`` for systems to rewrite: no other type may hold one."""
-    from mappings.r4 import SYSTEM_HOLDERS
+def test_rewritten_systems_are_only_where_to_r4_looks_for_them():
+    """``to_r4`` searches only ``SYSTEM_PLACES`` for systems to rewrite; no R5 URL may be left anywhere."""
+    from mappings.r4 import SYSTEM_PLACES
 
-    holders_seen = set()
-    for record in RECORDS:
-        for resource in to_fhir_resources(record):
-            found = {node["system"] for _, node in walk(resource) if node.get("system") in _REWRITTEN_SYSTEMS}
-            if found:
-                assert resource["resourceType"] in SYSTEM_HOLDERS, (resource["resourceType"], found)
-                holders_seen.add(resource["resourceType"])
-    assert holders_seen == SYSTEM_HOLDERS  # the fixtures exercise both, so the check above has teeth
+    r4_urls = set(R4_SYSTEM.values())
+    places_seen = set()
+    ictrp = [i.record for p in sorted((FIXTURES / "who-ictrp-xml").glob("*.xml")) for i in read_items(p.read_bytes())]
+    for record in RECORDS + [r for r in ictrp if r is not None]:
+        for resource in to_r4(to_fhir_resources(record)):
+            for path, node in walk(resource):
+                system = node.get("system")
+                assert system not in R4_SYSTEM, (record.registry_id, resource["resourceType"], path)
+                if system in r4_urls or system == "http://hl7.org/fhir/research-study-status":
+                    place = path.split(".")[1].split("[")[0]
+                    assert place in SYSTEM_PLACES.get(resource["resourceType"], ()), (resource["resourceType"], path)
+                    places_seen.add((resource["resourceType"], place))
+    # The fixtures exercise every place, so the checks above have teeth.
+    assert places_seen == {(t, place) for t, places in SYSTEM_PLACES.items() for place in places}
 
 
 def test_only_the_system_holder_mappings_read_the_tables_of_rewritten_systems():
-    """The guarantee behind ``SYSTEM_HOLDERS``, by construction: which modules read those code tables."""
+    """The guarantee behind ``SYSTEM_PLACES``, by construction: which modules read those code tables."""
     import re
 
     codes = Path(__file__).resolve().parents[2] / "mappings" / "codes"
