@@ -12,11 +12,8 @@ sub-extensions named after their child elements.  Nothing R5-only may survive in
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 XVER = "http://hl7.org/fhir/5.0/StructureDefinition/extension-"
 ORIGINAL_TEXT = "http://hl7.org/fhir/StructureDefinition/originalText"
@@ -182,6 +179,11 @@ def _r4_status(progress: list[dict[str, Any]]) -> tuple[str, str]:
 
 def research_study(r5: Resource, bundle: dict[str, Resource]) -> Resource:
     t = "ResearchStudy"
+    # The R5 elements whose code tables (phase, primary purpose, status, outcome type) use systems
+    # R4 names otherwise; rewritten here, where they are known, rather than searched for.
+    for key in ("progressStatus", "outcomeMeasure", "phase", "primaryPurposeType", "objective"):
+        if key in r5:
+            _rewrite_systems(r5[key])
     out: Resource = {"resourceType": t}
     ext: list[dict[str, Any]] = list(r5.get("extension", []))
     for key in ("id", "meta", "implicitRules", "language", "text", "contained"):
@@ -475,6 +477,8 @@ def practitioner_role(r5: Resource, bundle: dict[str, Resource]) -> Resource:
 
 
 def location(r5: Resource, bundle: dict[str, Resource]) -> Resource:
+    if "extension" in r5:
+        _rewrite_systems(r5["extension"])  # the site's status (site_status.json: research-study-status)
     return _move_contacts("Location", r5)
 
 
@@ -508,30 +512,8 @@ R4_RESEARCH_STUDY_STATUS_CODES = frozenset({
 """The codes of research-study-status as published with R4; R5 added the others to the same URL."""
 
 
-SYSTEM_PLACES: dict[str, tuple[str, ...]] = {
-    "ResearchStudy": ("extension", "phase", "primaryPurposeType", "objective"),
-    "Location": ("extension",),
-}
-"""Where the codings that ``_rewrite_systems`` rewrites can be, per resource type: the code tables that
-hold those systems (phase, primary_purpose, overall_status, outcome_type, site_status) are read
-only by ``mappings.research_study`` (phase, primary purpose, objective types, and the progress and
-outcome measures that R4 carries in extensions) and ``mappings.location`` (the site status
-extension).  Searching only there spares serialising every other element and resource (most of a
-record: Organizations, Practitioners, roles, the Group); ``tests/mappings/test_r4.py`` checks the
-mappings against this table and that no R5 system is left anywhere in R4 output."""
-
-
-_R4_SYSTEMS_FOUND = re.compile(
-    b'"system":"(?:' + b"|".join(re.escape(s.encode()) for s in [*R4_SYSTEM, RESEARCH_STUDY_STATUS]) + b')"'
-).search
-"""Whether serialised JSON holds a Coding system that ``_rewrite_systems`` rewrites or marks."""
-
-
-def _rewrite_systems(item: dict[str, Any] | list[Any], filtered: int) -> None:
-    """Rewrite, in place, Coding systems R4 knows under another URL, and mark R5-only codes with their
-    version.  The children of the top ``filtered`` levels are searched (orjson and one regex, several
-    times cheaper than visiting every element) before they are visited: the few codings concerned
-    sit in a few of the many extensions of a large ResearchStudy."""
+def _rewrite_systems(item: dict[str, Any] | list[Any]) -> None:
+    """Rewrite, in place, Coding systems R4 knows under another URL, and mark R5-only codes with their version."""
     if type(item) is dict:
         system = item.get("system")
         if system is not None:
@@ -549,8 +531,8 @@ def _rewrite_systems(item: dict[str, Any] | list[Any], filtered: int) -> None:
         children = item
     for child in children:
         kind = type(child)
-        if (kind is dict or kind is list) and (filtered <= 0 or _R4_SYSTEMS_FOUND(orjson.dumps(child))):
-            _rewrite_systems(child, filtered - 1)
+        if kind is dict or kind is list:
+            _rewrite_systems(child)
 
 
 def to_r4(resources: list[Resource], *, in_place: bool = False) -> list[Resource]:
@@ -566,9 +548,5 @@ def to_r4(resources: list[Resource], *, in_place: bool = False) -> list[Resource
         if converter is None:
             raise ValueError(f"no R4 conversion for {resource['resourceType']}")
         converted = converter(resource if in_place else copy.deepcopy(resource), by_ref)
-        for key in SYSTEM_PLACES.get(converted["resourceType"], ()):
-            value = converted.get(key)
-            if value:
-                _rewrite_systems(value, 1)
         out.append(converted)
     return out

@@ -177,7 +177,7 @@ def test_in_place_conversion_gives_the_same_r4():
 
 
 def test_system_rewrite_reaches_codings_at_any_depth():
-    """The rewrite searches the top levels before visiting them; codings deeper down still count."""
+    """The rewrite visits every level of the element it is given."""
     from mappings.r4 import _rewrite_systems
 
     phase = "http://hl7.org/fhir/research-study-phase"
@@ -198,7 +198,7 @@ def test_system_rewrite_reaches_codings_at_any_depth():
             },
         ],
     }
-    _rewrite_systems(resource, 2)
+    _rewrite_systems(resource)
     assert resource["phase"]["coding"][0]["system"] == R4_SYSTEM[phase]
     nested = resource["extension"][1]["extension"]
     assert nested[0]["extension"][0]["valueCoding"]["system"] == R4_SYSTEM[phase]
@@ -214,28 +214,30 @@ def test_system_rewrite_reaches_codings_at_any_depth():
 _REWRITTEN_SYSTEMS = {*R4_SYSTEM, "http://hl7.org/fhir/research-study-status"}
 
 
-def test_rewritten_systems_are_only_where_to_r4_looks_for_them():
-    """``to_r4`` searches only ``SYSTEM_PLACES`` for systems to rewrite; no R5 URL may be left anywhere."""
-    from mappings.r4 import SYSTEM_PLACES
-
+def test_no_r5_system_is_left_in_r4_output():
+    """``to_r4`` rewrites systems only in the elements the mappings put them in: none may be missed."""
     r4_urls = set(R4_SYSTEM.values())
-    places_seen = set()
+    rewritten = set()
     ictrp = [i.record for p in sorted((FIXTURES / "who-ictrp-xml").glob("*.xml")) for i in read_items(p.read_bytes())]
     for record in RECORDS + [r for r in ictrp if r is not None]:
         for resource in to_r4(to_fhir_resources(record)):
             for path, node in walk(resource):
-                system = node.get("system")
-                assert system not in R4_SYSTEM, (record.registry_id, resource["resourceType"], path)
-                if system in r4_urls or system == "http://hl7.org/fhir/research-study-status":
-                    place = path.split(".")[1].split("[")[0]
-                    assert place in SYSTEM_PLACES.get(resource["resourceType"], ()), (resource["resourceType"], path)
-                    places_seen.add((resource["resourceType"], place))
-    # The fixtures exercise every place, so the checks above have teeth.
-    assert places_seen == {(t, place) for t, places in SYSTEM_PLACES.items() for place in places}
+                assert node.get("system") not in R4_SYSTEM, (record.registry_id, resource["resourceType"], path)
+                if node.get("system") in r4_urls:
+                    rewritten.add((resource["resourceType"], path.split(".")[1].split("[")[0]))
+                elif node.get("system") == "http://hl7.org/fhir/research-study-status":
+                    assert (node["code"] in R4_STATUS_CODES) == ("version" not in node), node
+    # Phase, primary purpose, objective types and (in extensions) outcome types: the check has teeth.
+    assert rewritten == {
+        ("ResearchStudy", "phase"),
+        ("ResearchStudy", "primaryPurposeType"),
+        ("ResearchStudy", "objective"),
+        ("ResearchStudy", "extension"),
+    }
 
 
 def test_only_the_system_holder_mappings_read_the_tables_of_rewritten_systems():
-    """The guarantee behind ``SYSTEM_PLACES``, by construction: which modules read those code tables."""
+    """Only the ResearchStudy and Location conversions rewrite systems: only their mappings read those code tables."""
     import re
 
     codes = Path(__file__).resolve().parents[2] / "mappings" / "codes"
