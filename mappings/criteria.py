@@ -42,7 +42,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_SPACES = re.compile(r"\s+")
 
 # Marker grammar.  A bullet may be followed by an enumerator ("-  1.", "* 1\."): the enumerator
 # then decides the item's kind, the bullet is decoration added by the XML rendering.
@@ -97,6 +96,13 @@ _INLINE_CAPS = re.compile(
 )
 # Office of Rare Diseases format: "--Disease Characteristics-- ... --Prior/Concurrent Therapy-- ...".
 _DASH_HEADING = re.compile(r"(--[A-Z][A-Za-z/ ]{2,40}--)")
+_JOINING_END = re.compile(r"\b(?:and|or)$|&$", re.IGNORECASE)
+"""Text before a mid-paragraph section heading that makes it part of the heading ("Inclusion and")."""
+_NEGATION = re.compile(r"(?:no|not|none)\b", re.IGNORECASE)
+_TITLE = re.compile(r"[^\W\d_][\w /&'():-]*")
+"""A short title used as a lead-in without a colon ("Performance status", "BrCa carriers (cases)")."""
+_DIGIT = re.compile(r"\d")
+_FOLLOWING = re.compile(r"\bfollowing\b", re.IGNORECASE)
 _GROUP_LABEL = re.compile(
     r"(?:cohort|group|arm|part|phase|stage|step|visit|population|subgroup|stratum|panel)\b", re.IGNORECASE
 )
@@ -259,7 +265,10 @@ def _hard_wrapped(lines: list[_Line | None]) -> bool:
     if not present or max((line.width for line in present if not line.guessed), default=0) > _WRAP_WIDTH:
         return False
     return any(
-        a is not None and b is not None and b.marker is None and a.width + 1 + len(b.text.split()[0]) > _WRAP_WIDTH - 5
+        a is not None
+        and b is not None
+        and b.marker is None
+        and a.width + 1 + len(b.text.split(maxsplit=1)[0]) > _WRAP_WIDTH - 5
         for a, b in itertools.pairwise(lines)
     )
 
@@ -274,6 +283,9 @@ class _Block:
     """Level of a heading split off the inside of a paragraph (0: not such a heading)."""
     inline: bool = False
     """Text that followed a heading on the same line: its column says nothing about nesting."""
+    section: bool | None = field(default=None, init=False, repr=False, compare=False)
+    """Memo of ``_is_section_heading``, which most blocks are asked twice (as the next block, then
+    as themselves)."""
 
     @property
     def first_col(self) -> int:
@@ -325,15 +337,21 @@ def _split_blocks(lines: list[_Line | None]) -> list[_Block]:
     for group in groups:
         head = group[0]
         first_text = _body(head.text, head.marker)
-        joined = _SPACES.sub(" ", " ".join([first_text, *(line.text for line in group[1:])])).strip()
+        # str.split() splits on exactly the characters regex \s matches (Unicode whitespace), and
+        # is several times faster than re.sub for collapsing them.
+        joined = " ".join(" ".join([first_text, *(line.text for line in group[1:])]).split())
         blocks.extend(_split_inline_headings(_Block(head.indent, joined, head.marker)))
     return blocks
 
 
 def _split_inline_headings(block: _Block) -> list[_Block]:
     """Split headings written inside a paragraph into heading blocks of their own."""
+    # Every inline heading form is either "--Heading--" or ends in a colon: most paragraphs have
+    # neither, and would come out unchanged (their text is already stripped).
+    if ":" not in block.text and "--" not in block.text:
+        return [block]
     out: list[_Block] = []
-    parts = _DASH_HEADING.split(block.text) if block.text else [""]
+    parts = _DASH_HEADING.split(block.text) if "--" in block.text else [block.text]
     for part_index, part in enumerate(parts):
         if part_index % 2:
             out.append(_Block(block.indent, part, None, heading=2))
@@ -343,7 +361,7 @@ def _split_inline_headings(block: _Block) -> list[_Block]:
             len(pieces) == 2
             and _INLINE_SECTION.match(pieces[1]) is None
             and (
-                re.search(r"\b(?:and|or)$|&$", pieces[0], re.IGNORECASE)
+                _JOINING_END.search(pieces[0])
                 or (len(pieces[0].split()) <= 2 and all(word[:1].isupper() for word in pieces[0].split()))
             )
         ):
@@ -397,27 +415,33 @@ def _section_kind(text: str) -> bool | str | None:
 
 
 def _is_section_heading(block: _Block) -> bool:
-    text = _clean(block.text)
+    if block.section is None:
+        block.section = _section_heading(block.text, block.marker is not None)
+    return block.section
+
+
+def _section_heading(text: str, marked: bool) -> bool:
+    text = _clean(text)
     if not text:
         return False
     core = _strip_colon(text)
-    words = core.split()
     # Most blocks are criteria, far longer than any heading: the word count rules them out
-    # before the (costlier) section-kind patterns run.
-    if not words or len(words) > (8 if block.marker else 30):
+    # before the (costlier) section-kind patterns run.  Splitting off 31 words is enough to tell.
+    words = core.split(maxsplit=31)
+    if not words or len(words) > (8 if marked else 30):
         return False
     if _section_kind(text) is None:
         return False
-    if text.endswith(":") and len(words) <= (8 if block.marker else 30):
+    if text.endswith(":"):
         return True
     # Without a colon only a short line that starts like a heading ("Key Inclusion Criteria",
     # "Exclusion criteria for all randomisations"), so that a criterion such as "RRMS not
     # fulfilling inclusion criteria" stays a criterion.
     return (
-        len(words) <= (6 if block.marker else 10)
+        len(words) <= (6 if marked else 10)
         and core[-1] not in ".;,!?"
         and bool(_HEADING_START.match(core))
-        and not re.match(r"(?:no|not|none)\b", core, re.IGNORECASE)
+        and not _NEGATION.match(core)
     )
 
 
@@ -429,8 +453,10 @@ def _mostly_capitals(text: str) -> bool:
 def _is_caps_heading(block: _Block, has_next: bool, shouting: Callable[[], bool]) -> bool:
     text = _clean(block.text)
     core = _strip_colon(text)
-    letters = [c for c in core if c.isalpha()]
-    if len(letters) < 4 or not all(c.isupper() for c in letters) or core.casefold() in _CONNECTORS:
+    # Stops at the first small letter, which in ordinary text is the second character.
+    if any(c.isalpha() and not c.isupper() for c in core):
+        return False
+    if sum(map(str.isalpha, core)) < 4 or core.casefold() in _CONNECTORS:
         return False
     words = core.split()
     if text.endswith(":"):
@@ -443,18 +469,18 @@ def _is_lead_in(block: _Block, next_block: _Block | None) -> bool:
         return False
     text = _clean(block.text)
     core = _strip_colon(text)
-    words = core.split()
+    words = core.split(maxsplit=41)  # enough to tell whether there are more than 40
     if not words or core.casefold() in _CONNECTORS:
         return False
     if text.endswith(":"):
         return len(words) <= 40
     # Without a colon only a short title: "Age", "Performance status", "BrCa carriers (cases)",
     # "Group 1: Metabolic syndrome"; not the start of a sentence cut by a line break.
-    if len(words) > 6 or not core[0].isupper() or not re.fullmatch(r"[^\W\d_][\w /&'():-]*", core):
+    if len(words) > 6 or not core[0].isupper() or not _TITLE.fullmatch(core):
         return False
     if core.count("(") != core.count(")"):
         return False
-    return not re.search(r"\d", core) or bool(_GROUP_LABEL.match(core))
+    return not _DIGIT.search(core) or bool(_GROUP_LABEL.match(core))
 
 
 # --- tree ----------------------------------------------------------------------------------------
@@ -649,7 +675,7 @@ def _takes_bullets(parent: _Item, kind: str) -> bool:
 
 
 def _introduces(text: str) -> bool:
-    return text.rstrip().endswith(":") or bool(re.search(r"\bfollowing\b", text, re.IGNORECASE))
+    return text.rstrip().endswith(":") or bool(_FOLLOWING.search(text))
 
 
 def _render(item: _Item, depth: int) -> list[str]:
