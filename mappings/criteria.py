@@ -134,7 +134,12 @@ class Heading:
 
 def unescape_markdown(text: str) -> str:
     """``eGFR \\< 60`` -> ``eGFR < 60``: v2 markup escapes, which the legacy XML never carries."""
-    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
+    # A function replacement: re's "\1" templates are expanded by Python code for every match.
+    return _ESCAPE.sub(_escaped_char, text) if "\\" in text else text
+
+
+def _escaped_char(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 def split_criteria(text: str | None) -> list[Criterion]:
@@ -234,18 +239,18 @@ def _lines(text: str) -> list[_Line | None]:
     which removes the first line's indentation only.
     """
     raw = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n")
-    indents = [len(line) - len(line.lstrip()) for line in raw]
-    rest = [indents[i] for i in range(1, len(raw)) if raw[i].strip()]
-    base = min(rest) if rest else 0
+    bodies = [line.strip() for line in raw]
+    indents = [len(line) - len(line.lstrip()) if body else 0 for line, body in zip(raw, bodies, strict=True)]
+    base = min((indents[i] for i in range(1, len(raw)) if bodies[i]), default=0)
     out: list[_Line | None] = []
-    for index, (line, indent) in enumerate(zip(raw, indents, strict=True)):
-        body = line.strip()
+    for index, (body, indent) in enumerate(zip(bodies, indents, strict=True)):
         if not body:
             out.append(None)
             continue
         # A stripped first line lost its indentation: its width is only known to be about this.
         guessed = index == 0 and indent == 0 and base > 0
-        width = len(line.rstrip()) + (base if guessed else 0)
+        # Without its trailing blanks a line is its indentation followed by its text.
+        width = indent + len(body) + (base if guessed else 0)
         out.append(_Line(max(0, indent - base), body, _parse_marker(body), width, guessed))
     return out
 
@@ -334,12 +339,13 @@ def _split_blocks(lines: list[_Line | None]) -> list[_Block]:
             groups[-1].append(line)
         previous = line
     blocks: list[_Block] = []
-    for group in groups:
-        head = group[0]
-        first_text = _body(head.text, head.marker)
+    for head, *rest in groups:
+        text = _body(head.text, head.marker)
+        if rest:
+            text = " ".join([text, *(line.text for line in rest)])
         # str.split() splits on exactly the characters regex \s matches (Unicode whitespace), and
         # is several times faster than re.sub for collapsing them.
-        joined = " ".join(" ".join([first_text, *(line.text for line in group[1:])]).split())
+        joined = " ".join(text.split())
         blocks.extend(_split_inline_headings(_Block(head.indent, joined, head.marker)))
     return blocks
 
@@ -356,7 +362,9 @@ def _split_inline_headings(block: _Block) -> list[_Block]:
         if part_index % 2:
             out.append(_Block(block.indent, part, None, heading=2))
             continue
-        pieces = [piece.strip() for piece in _MID_SECTION.split(part)]
+        # The mid-paragraph heading pattern needs one of its literal spellings of "criteria".
+        has_criteria = "riteria" in part or "RITERIA" in part
+        pieces = [piece.strip() for piece in _MID_SECTION.split(part)] if has_criteria else [part.strip()]
         if (
             len(pieces) == 2
             and _INLINE_SECTION.match(pieces[1]) is None
@@ -426,22 +434,24 @@ def _section_heading(text: str, marked: bool) -> bool:
         return False
     core = _strip_colon(text)
     # Most blocks are criteria, far longer than any heading: the word count rules them out
-    # before the (costlier) section-kind patterns run.  Splitting off 31 words is enough to tell.
-    words = core.split(maxsplit=31)
-    if not words or len(words) > (8 if marked else 30):
-        return False
-    if _section_kind(text) is None:
+    # before the (costlier) section-kind patterns run.  Splitting off one word more than the
+    # limit is enough to tell.
+    limit = 8 if marked else 30
+    words = core.split(maxsplit=limit + 1)
+    if not words or len(words) > limit:
         return False
     if text.endswith(":"):
-        return True
+        return _section_kind(text) is not None
     # Without a colon only a short line that starts like a heading ("Key Inclusion Criteria",
     # "Exclusion criteria for all randomisations"), so that a criterion such as "RRMS not
-    # fulfilling inclusion criteria" stays a criterion.
+    # fulfilling inclusion criteria" stays a criterion.  The anchored patterns are cheaper than
+    # the section-kind search, so they go first.
     return (
         len(words) <= (6 if marked else 10)
         and core[-1] not in ".;,!?"
         and bool(_HEADING_START.match(core))
         and not _NEGATION.match(core)
+        and _section_kind(text) is not None
     )
 
 
@@ -460,7 +470,8 @@ def _is_caps_heading(block: _Block, has_next: bool, shouting: Callable[[], bool]
         return False
     words = core.split()
     if text.endswith(":"):
-        return len(words) <= (4 if shouting() else 8)
+        # Whether the whole text shouts only matters between 5 and 8 words.
+        return len(words) <= 4 or (len(words) <= 8 and not shouting())
     return len(words) <= 4 and has_next and core[-1] not in ".;,!?" and not shouting()
 
 
@@ -543,8 +554,8 @@ class _Builder:
 
     def _top_level(self, item: _Item) -> None:
         self.out.append(item)
-        heading = " / ".join(self.path[k] for k in sorted(self.path)) or None
-        self.owner[id(item)] = (self.exclude, heading)
+        heading = " / ".join(self.path[k] for k in sorted(self.path)) if self.path else ""
+        self.owner[id(item)] = (self.exclude, heading or None)
 
     def _place(self, block: _Block, following: _Block | None) -> None:
         if block.heading or _is_section_heading(block):
@@ -675,7 +686,9 @@ def _takes_bullets(parent: _Item, kind: str) -> bool:
 
 
 def _introduces(text: str) -> bool:
-    return text.rstrip().endswith(":") or bool(_FOLLOWING.search(text))
+    # Prefilter: no letter of "follow" has a non-ASCII case variant (as "i" and "s" have), so
+    # the lower-cased text contains it whenever the case-blind pattern matches.
+    return text.rstrip().endswith(":") or ("follow" in text.lower() and bool(_FOLLOWING.search(text)))
 
 
 def _render(item: _Item, depth: int) -> list[str]:
@@ -713,4 +726,6 @@ def _merge_connectors(items: list[Heading | Criterion]) -> list[Heading | Criter
 
 
 def _dangling(text: str) -> bool:
-    return text.casefold() in _CONNECTORS or bool(_TRAILING_OR.search(text))
+    # The pattern is anchored at the end and at most 8 characters long (its "$" may stand before
+    # a final newline): searching only the tail gives the same answer without scanning the text.
+    return text.casefold() in _CONNECTORS or bool(_TRAILING_OR.search(text[-8:]))
