@@ -56,6 +56,7 @@ _ENUM = re.compile(
 _TRAILING_OR = re.compile(r"\s(?:or|and/or)$", re.IGNORECASE)
 _LEADING_OR = re.compile(r"(?:or|and/or)\s", re.IGNORECASE)
 _CONNECTORS = {"or", "and", "and/or", "or:", "and:", "either", "either:"}
+_CONNECTOR_LENGTH = max(map(len, _CONNECTORS))
 
 # Outline ranks: an enumerated item nests under a lower-ranked enumeration written above it.
 _CANDIDATES = {"roman?": ("roman", "alpha"), "ROMAN?": ("ROMAN", "ALPHA")}
@@ -343,11 +344,19 @@ def _split_blocks(lines: list[_Line | None]) -> list[_Block]:
         text = _body(head.text, head.marker)
         if rest:
             text = " ".join([text, *(line.text for line in rest)])
-        # str.split() splits on exactly the characters regex \s matches (Unicode whitespace), and
-        # is several times faster than re.sub for collapsing them.
-        joined = " ".join(text.split())
-        blocks.extend(_split_inline_headings(_Block(head.indent, joined, head.marker)))
+        blocks.extend(_split_inline_headings(_Block(head.indent, _collapse_whitespace(text), head.marker)))
     return blocks
+
+
+def _collapse_whitespace(text: str) -> str:
+    """Runs of whitespace as one space, none at the ends."""
+    # The space is the only printable whitespace character: a printable text without a double,
+    # leading or trailing space (nearly every line) has nothing to collapse.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    # str.split() splits on exactly the characters regex \s matches (Unicode whitespace), and
+    # is several times faster than re.sub for collapsing them.
+    return " ".join(text.split())
 
 
 def _split_inline_headings(block: _Block) -> list[_Block]:
@@ -409,8 +418,11 @@ def _label(heading: str) -> str:
     return _strip_colon(heading).strip("-").strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def _section_kind(text: str) -> bool | str | None:
     """``True`` exclusion, ``False`` inclusion, ``"both"`` (e.g. "Inclusion/Exclusion"), ``None`` neither."""
+    # Cached: asked of short lines only, mostly the same few headings in every record ("Inclusion
+    # Criteria:"), each twice (to spot the heading, then to know its section).
     excl = bool(_EXCLUSION.search(text))
     incl = bool(_INCLUSION.search(text))
     if excl and incl:
@@ -466,7 +478,7 @@ def _is_caps_heading(block: _Block, has_next: bool, shouting: Callable[[], bool]
     # Stops at the first small letter, which in ordinary text is the second character.
     if any(c.isalpha() and not c.isupper() for c in core):
         return False
-    if sum(map(str.isalpha, core)) < 4 or core.casefold() in _CONNECTORS:
+    if sum(map(str.isalpha, core)) < 4 or _is_connector(core):
         return False
     words = core.split()
     if text.endswith(":"):
@@ -481,7 +493,7 @@ def _is_lead_in(block: _Block, next_block: _Block | None) -> bool:
     text = _clean(block.text)
     core = _strip_colon(text)
     words = core.split(maxsplit=41)  # enough to tell whether there are more than 40
-    if not words or core.casefold() in _CONNECTORS:
+    if not words or _is_connector(core):
         return False
     if text.endswith(":"):
         return len(words) <= 40
@@ -717,7 +729,7 @@ def _merge_connectors(items: list[Heading | Criterion]) -> list[Heading | Criter
             and isinstance(previous, Criterion)
             and previous.exclude == item.exclude
             and previous.heading == item.heading
-            and (_dangling(previous.text) or item.text.casefold() in _CONNECTORS or _LEADING_OR.match(item.text))
+            and (_dangling(previous.text) or _is_connector(item.text) or _LEADING_OR.match(item.text))
         ):
             out[-1] = Criterion(f"{previous.text}\n{item.text}", previous.exclude, previous.heading)
         else:
@@ -728,4 +740,9 @@ def _merge_connectors(items: list[Heading | Criterion]) -> list[Heading | Criter
 def _dangling(text: str) -> bool:
     # The pattern is anchored at the end and at most 8 characters long (its "$" may stand before
     # a final newline): searching only the tail gives the same answer without scanning the text.
-    return text.casefold() in _CONNECTORS or bool(_TRAILING_OR.search(text[-8:]))
+    return _is_connector(text) or bool(_TRAILING_OR.search(text[-8:]))
+
+
+def _is_connector(text: str) -> bool:
+    # Case folding never shortens a text, so a longer one need not be folded to be ruled out.
+    return len(text) <= _CONNECTOR_LENGTH and text.casefold() in _CONNECTORS
