@@ -344,7 +344,12 @@ def _split_blocks(lines: list[_Line | None]) -> list[_Block]:
         text = _body(head.text, head.marker)
         if rest:
             text = " ".join([text, *(line.text for line in rest)])
-        blocks.extend(_split_inline_headings(_Block(head.indent, _collapse_whitespace(text), head.marker)))
+        block = _Block(head.indent, _collapse_whitespace(text), head.marker)
+        # Every inline heading form is "--Heading--" or ends in a colon: most paragraphs have neither.
+        if ":" in block.text or "--" in block.text:
+            blocks.extend(_split_inline_headings(block))
+        else:
+            blocks.append(block)
     return blocks
 
 
@@ -361,10 +366,6 @@ def _collapse_whitespace(text: str) -> str:
 
 def _split_inline_headings(block: _Block) -> list[_Block]:
     """Split headings written inside a paragraph into heading blocks of their own."""
-    # Every inline heading form is either "--Heading--" or ends in a colon: most paragraphs have
-    # neither, and would come out unchanged (their text is already stripped).
-    if ":" not in block.text and "--" not in block.text:
-        return [block]
     out: list[_Block] = []
     parts = _DASH_HEADING.split(block.text) if "--" in block.text else [block.text]
     for part_index, part in enumerate(parts):
@@ -535,8 +536,7 @@ class _Builder:
         return _mostly_capitals(self.text)
 
     def run(self) -> list[Heading | Criterion]:
-        for index, block in enumerate(self.blocks):
-            following = self.blocks[index + 1] if index + 1 < len(self.blocks) else None
+        for block, following in itertools.zip_longest(self.blocks, self.blocks[1:]):
             self._place(block, following)
         result: list[Heading | Criterion] = []
         for entry in self.out:
