@@ -527,6 +527,8 @@ class _Builder:
         self.stack: list[_Item] = []
         self.exclude = False
         self.path: dict[int, str] = {}
+        self.heading: str | None = None
+        """``path`` as ``Criterion.heading`` shows it (joined when the path changes, not per criterion)."""
         self.owner: dict[int, tuple[bool, str | None]] = {}
         """For each emitted top-level item (by id): its section and heading path."""
 
@@ -541,7 +543,10 @@ class _Builder:
         result: list[Heading | Criterion] = []
         for entry in self.out:
             if isinstance(entry, _Item):
-                text = "\n".join(_render(entry, 0)).strip()
+                if entry.children:
+                    text = "\n".join(_render(entry, 0)).strip()
+                else:
+                    text = unescape_markdown(entry.block.text).strip()
                 if text:
                     exclude, heading = self.owner[id(entry)]
                     result.append(Criterion(text, exclude, heading))
@@ -557,17 +562,17 @@ class _Builder:
             kind = _section_kind(text)
             if isinstance(kind, bool):
                 self.exclude = kind
-            self.path = {}
-            if not _PLAIN_SECTION.fullmatch(_label(text)):
-                self.path[1] = _label(text)
+            self._set_path({} if _PLAIN_SECTION.fullmatch(_label(text)) else {1: _label(text)})
         else:
-            self.path = {k: v for k, v in self.path.items() if k < level}
-            self.path[level] = _label(text)
+            self._set_path({**{k: v for k, v in self.path.items() if k < level}, level: _label(text)})
+
+    def _set_path(self, path: dict[int, str]) -> None:
+        self.path = path
+        self.heading = " / ".join(path[k] for k in sorted(path)) or None
 
     def _top_level(self, item: _Item) -> None:
         self.out.append(item)
-        heading = " / ".join(self.path[k] for k in sorted(self.path)) if self.path else ""
-        self.owner[id(item)] = (self.exclude, heading or None)
+        self.owner[id(item)] = (self.exclude, self.heading)
 
     def _place(self, block: _Block, following: _Block | None) -> None:
         if block.heading or _is_section_heading(block):
@@ -597,7 +602,8 @@ class _Builder:
                 self._heading(block, 3)
                 return
             self.stack.clear()
-            self.path.pop(3, None)
+            if 3 in self.path:
+                self._set_path({k: v for k, v in self.path.items() if k != 3})
             self._top_level(_Item(block, "para"))
             return
         if not block.text:
