@@ -42,7 +42,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_SPACES = re.compile(r"\s+")
 
 # Marker grammar.  A bullet may be followed by an enumerator ("-  1.", "* 1\."): the enumerator
 # then decides the item's kind, the bullet is decoration added by the XML rendering.
@@ -57,6 +56,7 @@ _ENUM = re.compile(
 _TRAILING_OR = re.compile(r"\s(?:or|and/or)$", re.IGNORECASE)
 _LEADING_OR = re.compile(r"(?:or|and/or)\s", re.IGNORECASE)
 _CONNECTORS = {"or", "and", "and/or", "or:", "and:", "either", "either:"}
+_CONNECTOR_LENGTH = max(map(len, _CONNECTORS))
 
 # Outline ranks: an enumerated item nests under a lower-ranked enumeration written above it.
 _CANDIDATES = {"roman?": ("roman", "alpha"), "ROMAN?": ("ROMAN", "ALPHA")}
@@ -97,6 +97,13 @@ _INLINE_CAPS = re.compile(
 )
 # Office of Rare Diseases format: "--Disease Characteristics-- ... --Prior/Concurrent Therapy-- ...".
 _DASH_HEADING = re.compile(r"(--[A-Z][A-Za-z/ ]{2,40}--)")
+_JOINING_END = re.compile(r"\b(?:and|or)$|&$", re.IGNORECASE)
+"""Text before a mid-paragraph section heading that makes it part of the heading ("Inclusion and")."""
+_NEGATION = re.compile(r"(?:no|not|none)\b", re.IGNORECASE)
+_TITLE = re.compile(r"[^\W\d_][\w /&'():-]*")
+"""A short title used as a lead-in without a colon ("Performance status", "BrCa carriers (cases)")."""
+_DIGIT = re.compile(r"\d")
+_FOLLOWING = re.compile(r"\bfollowing\b", re.IGNORECASE)
 _GROUP_LABEL = re.compile(
     r"(?:cohort|group|arm|part|phase|stage|step|visit|population|subgroup|stratum|panel)\b", re.IGNORECASE
 )
@@ -128,7 +135,12 @@ class Heading:
 
 def unescape_markdown(text: str) -> str:
     """``eGFR \\< 60`` -> ``eGFR < 60``: v2 markup escapes, which the legacy XML never carries."""
-    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
+    # A function replacement: re's "\1" templates are expanded by Python code for every match.
+    return _ESCAPE.sub(_escaped_char, text) if "\\" in text else text
+
+
+def _escaped_char(match: re.Match[str]) -> str:
+    return match.group(1)
 
 
 def split_criteria(text: str | None) -> list[Criterion]:
@@ -228,18 +240,18 @@ def _lines(text: str) -> list[_Line | None]:
     which removes the first line's indentation only.
     """
     raw = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(4).split("\n")
-    indents = [len(line) - len(line.lstrip()) for line in raw]
-    rest = [indents[i] for i in range(1, len(raw)) if raw[i].strip()]
-    base = min(rest) if rest else 0
+    bodies = [line.strip() for line in raw]
+    indents = [len(line) - len(line.lstrip()) if body else 0 for line, body in zip(raw, bodies, strict=True)]
+    base = min((indents[i] for i in range(1, len(raw)) if bodies[i]), default=0)
     out: list[_Line | None] = []
-    for index, (line, indent) in enumerate(zip(raw, indents, strict=True)):
-        body = line.strip()
+    for index, (body, indent) in enumerate(zip(bodies, indents, strict=True)):
         if not body:
             out.append(None)
             continue
         # A stripped first line lost its indentation: its width is only known to be about this.
         guessed = index == 0 and indent == 0 and base > 0
-        width = len(line.rstrip()) + (base if guessed else 0)
+        # Without its trailing blanks a line is its indentation followed by its text.
+        width = indent + len(body) + (base if guessed else 0)
         out.append(_Line(max(0, indent - base), body, _parse_marker(body), width, guessed))
     return out
 
@@ -259,7 +271,10 @@ def _hard_wrapped(lines: list[_Line | None]) -> bool:
     if not present or max((line.width for line in present if not line.guessed), default=0) > _WRAP_WIDTH:
         return False
     return any(
-        a is not None and b is not None and b.marker is None and a.width + 1 + len(b.text.split()[0]) > _WRAP_WIDTH - 5
+        a is not None
+        and b is not None
+        and b.marker is None
+        and a.width + 1 + len(b.text.split(maxsplit=1)[0]) > _WRAP_WIDTH - 5
         for a, b in itertools.pairwise(lines)
     )
 
@@ -274,6 +289,9 @@ class _Block:
     """Level of a heading split off the inside of a paragraph (0: not such a heading)."""
     inline: bool = False
     """Text that followed a heading on the same line: its column says nothing about nesting."""
+    section: bool | None = field(default=None, init=False, repr=False, compare=False)
+    """Memo of ``_is_section_heading``, which most blocks are asked twice (as the next block, then
+    as themselves)."""
 
     @property
     def first_col(self) -> int:
@@ -322,28 +340,46 @@ def _split_blocks(lines: list[_Line | None]) -> list[_Block]:
             groups[-1].append(line)
         previous = line
     blocks: list[_Block] = []
-    for group in groups:
-        head = group[0]
-        first_text = _body(head.text, head.marker)
-        joined = _SPACES.sub(" ", " ".join([first_text, *(line.text for line in group[1:])])).strip()
-        blocks.extend(_split_inline_headings(_Block(head.indent, joined, head.marker)))
+    for head, *rest in groups:
+        text = _body(head.text, head.marker)
+        if rest:
+            text = " ".join([text, *(line.text for line in rest)])
+        block = _Block(head.indent, _collapse_whitespace(text), head.marker)
+        # Every inline heading form is "--Heading--" or ends in a colon: most paragraphs have neither.
+        if ":" in block.text or "--" in block.text:
+            blocks.extend(_split_inline_headings(block))
+        else:
+            blocks.append(block)
     return blocks
+
+
+def _collapse_whitespace(text: str) -> str:
+    """Runs of whitespace as one space, none at the ends."""
+    # The space is the only printable whitespace character: a printable text without a double,
+    # leading or trailing space (nearly every line) has nothing to collapse.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    # str.split() splits on exactly the characters regex \s matches (Unicode whitespace), and
+    # is several times faster than re.sub for collapsing them.
+    return " ".join(text.split())
 
 
 def _split_inline_headings(block: _Block) -> list[_Block]:
     """Split headings written inside a paragraph into heading blocks of their own."""
     out: list[_Block] = []
-    parts = _DASH_HEADING.split(block.text) if block.text else [""]
+    parts = _DASH_HEADING.split(block.text) if "--" in block.text else [block.text]
     for part_index, part in enumerate(parts):
         if part_index % 2:
             out.append(_Block(block.indent, part, None, heading=2))
             continue
-        pieces = [piece.strip() for piece in _MID_SECTION.split(part)]
+        # The mid-paragraph heading pattern needs one of its literal spellings of "criteria".
+        has_criteria = "riteria" in part or "RITERIA" in part
+        pieces = [piece.strip() for piece in _MID_SECTION.split(part)] if has_criteria else [part.strip()]
         if (
             len(pieces) == 2
             and _INLINE_SECTION.match(pieces[1]) is None
             and (
-                re.search(r"\b(?:and|or)$|&$", pieces[0], re.IGNORECASE)
+                _JOINING_END.search(pieces[0])
                 or (len(pieces[0].split()) <= 2 and all(word[:1].isupper() for word in pieces[0].split()))
             )
         ):
@@ -383,8 +419,11 @@ def _label(heading: str) -> str:
     return _strip_colon(heading).strip("-").strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def _section_kind(text: str) -> bool | str | None:
     """``True`` exclusion, ``False`` inclusion, ``"both"`` (e.g. "Inclusion/Exclusion"), ``None`` neither."""
+    # Cached: asked of short lines only, mostly the same few headings in every record ("Inclusion
+    # Criteria:"), each twice (to spot the heading, then to know its section).
     excl = bool(_EXCLUSION.search(text))
     incl = bool(_INCLUSION.search(text))
     if excl and incl:
@@ -397,27 +436,35 @@ def _section_kind(text: str) -> bool | str | None:
 
 
 def _is_section_heading(block: _Block) -> bool:
-    text = _clean(block.text)
+    if block.section is None:
+        block.section = _section_heading(block.text, block.marker is not None)
+    return block.section
+
+
+def _section_heading(text: str, marked: bool) -> bool:
+    text = _clean(text)
     if not text:
         return False
     core = _strip_colon(text)
-    words = core.split()
     # Most blocks are criteria, far longer than any heading: the word count rules them out
-    # before the (costlier) section-kind patterns run.
-    if not words or len(words) > (8 if block.marker else 30):
+    # before the (costlier) section-kind patterns run.  Splitting off one word more than the
+    # limit is enough to tell.
+    limit = 8 if marked else 30
+    words = core.split(maxsplit=limit + 1)
+    if not words or len(words) > limit:
         return False
-    if _section_kind(text) is None:
-        return False
-    if text.endswith(":") and len(words) <= (8 if block.marker else 30):
-        return True
+    if text.endswith(":"):
+        return _section_kind(text) is not None
     # Without a colon only a short line that starts like a heading ("Key Inclusion Criteria",
     # "Exclusion criteria for all randomisations"), so that a criterion such as "RRMS not
-    # fulfilling inclusion criteria" stays a criterion.
+    # fulfilling inclusion criteria" stays a criterion.  The anchored patterns are cheaper than
+    # the section-kind search, so they go first.
     return (
-        len(words) <= (6 if block.marker else 10)
+        len(words) <= (6 if marked else 10)
         and core[-1] not in ".;,!?"
         and bool(_HEADING_START.match(core))
-        and not re.match(r"(?:no|not|none)\b", core, re.IGNORECASE)
+        and not _NEGATION.match(core)
+        and _section_kind(text) is not None
     )
 
 
@@ -429,12 +476,15 @@ def _mostly_capitals(text: str) -> bool:
 def _is_caps_heading(block: _Block, has_next: bool, shouting: Callable[[], bool]) -> bool:
     text = _clean(block.text)
     core = _strip_colon(text)
-    letters = [c for c in core if c.isalpha()]
-    if len(letters) < 4 or not all(c.isupper() for c in letters) or core.casefold() in _CONNECTORS:
+    # Stops at the first small letter, which in ordinary text is the second character.
+    if any(c.isalpha() and not c.isupper() for c in core):
+        return False
+    if sum(map(str.isalpha, core)) < 4 or _is_connector(core):
         return False
     words = core.split()
     if text.endswith(":"):
-        return len(words) <= (4 if shouting() else 8)
+        # Whether the whole text shouts only matters between 5 and 8 words.
+        return len(words) <= 4 or (len(words) <= 8 and not shouting())
     return len(words) <= 4 and has_next and core[-1] not in ".;,!?" and not shouting()
 
 
@@ -443,18 +493,18 @@ def _is_lead_in(block: _Block, next_block: _Block | None) -> bool:
         return False
     text = _clean(block.text)
     core = _strip_colon(text)
-    words = core.split()
-    if not words or core.casefold() in _CONNECTORS:
+    words = core.split(maxsplit=41)  # enough to tell whether there are more than 40
+    if not words or _is_connector(core):
         return False
     if text.endswith(":"):
         return len(words) <= 40
     # Without a colon only a short title: "Age", "Performance status", "BrCa carriers (cases)",
     # "Group 1: Metabolic syndrome"; not the start of a sentence cut by a line break.
-    if len(words) > 6 or not core[0].isupper() or not re.fullmatch(r"[^\W\d_][\w /&'():-]*", core):
+    if len(words) > 6 or not core[0].isupper() or not _TITLE.fullmatch(core):
         return False
     if core.count("(") != core.count(")"):
         return False
-    return not re.search(r"\d", core) or bool(_GROUP_LABEL.match(core))
+    return not _DIGIT.search(core) or bool(_GROUP_LABEL.match(core))
 
 
 # --- tree ----------------------------------------------------------------------------------------
@@ -477,6 +527,8 @@ class _Builder:
         self.stack: list[_Item] = []
         self.exclude = False
         self.path: dict[int, str] = {}
+        self.heading: str | None = None
+        """``path`` as ``Criterion.heading`` shows it (joined when the path changes, not per criterion)."""
         self.owner: dict[int, tuple[bool, str | None]] = {}
         """For each emitted top-level item (by id): its section and heading path."""
 
@@ -486,13 +538,15 @@ class _Builder:
         return _mostly_capitals(self.text)
 
     def run(self) -> list[Heading | Criterion]:
-        for index, block in enumerate(self.blocks):
-            following = self.blocks[index + 1] if index + 1 < len(self.blocks) else None
+        for block, following in itertools.zip_longest(self.blocks, self.blocks[1:]):
             self._place(block, following)
         result: list[Heading | Criterion] = []
         for entry in self.out:
             if isinstance(entry, _Item):
-                text = "\n".join(_render(entry, 0)).strip()
+                if entry.children:
+                    text = "\n".join(_render(entry, 0)).strip()
+                else:
+                    text = unescape_markdown(entry.block.text).strip()
                 if text:
                     exclude, heading = self.owner[id(entry)]
                     result.append(Criterion(text, exclude, heading))
@@ -508,17 +562,17 @@ class _Builder:
             kind = _section_kind(text)
             if isinstance(kind, bool):
                 self.exclude = kind
-            self.path = {}
-            if not _PLAIN_SECTION.fullmatch(_label(text)):
-                self.path[1] = _label(text)
+            self._set_path({} if _PLAIN_SECTION.fullmatch(_label(text)) else {1: _label(text)})
         else:
-            self.path = {k: v for k, v in self.path.items() if k < level}
-            self.path[level] = _label(text)
+            self._set_path({**{k: v for k, v in self.path.items() if k < level}, level: _label(text)})
+
+    def _set_path(self, path: dict[int, str]) -> None:
+        self.path = path
+        self.heading = " / ".join(path[k] for k in sorted(path)) or None
 
     def _top_level(self, item: _Item) -> None:
         self.out.append(item)
-        heading = " / ".join(self.path[k] for k in sorted(self.path)) or None
-        self.owner[id(item)] = (self.exclude, heading)
+        self.owner[id(item)] = (self.exclude, self.heading)
 
     def _place(self, block: _Block, following: _Block | None) -> None:
         if block.heading or _is_section_heading(block):
@@ -548,7 +602,8 @@ class _Builder:
                 self._heading(block, 3)
                 return
             self.stack.clear()
-            self.path.pop(3, None)
+            if 3 in self.path:
+                self._set_path({k: v for k, v in self.path.items() if k != 3})
             self._top_level(_Item(block, "para"))
             return
         if not block.text:
@@ -649,7 +704,9 @@ def _takes_bullets(parent: _Item, kind: str) -> bool:
 
 
 def _introduces(text: str) -> bool:
-    return text.rstrip().endswith(":") or bool(re.search(r"\bfollowing\b", text, re.IGNORECASE))
+    # Prefilter: no letter of "follow" has a non-ASCII case variant (as "i" and "s" have), so
+    # the lower-cased text contains it whenever the case-blind pattern matches.
+    return text.rstrip().endswith(":") or ("follow" in text.lower() and bool(_FOLLOWING.search(text)))
 
 
 def _render(item: _Item, depth: int) -> list[str]:
@@ -678,7 +735,7 @@ def _merge_connectors(items: list[Heading | Criterion]) -> list[Heading | Criter
             and isinstance(previous, Criterion)
             and previous.exclude == item.exclude
             and previous.heading == item.heading
-            and (_dangling(previous.text) or item.text.casefold() in _CONNECTORS or _LEADING_OR.match(item.text))
+            and (_dangling(previous.text) or _is_connector(item.text) or _LEADING_OR.match(item.text))
         ):
             out[-1] = Criterion(f"{previous.text}\n{item.text}", previous.exclude, previous.heading)
         else:
@@ -687,4 +744,11 @@ def _merge_connectors(items: list[Heading | Criterion]) -> list[Heading | Criter
 
 
 def _dangling(text: str) -> bool:
-    return text.casefold() in _CONNECTORS or bool(_TRAILING_OR.search(text))
+    # The pattern is anchored at the end and at most 8 characters long (its "$" may stand before
+    # a final newline): searching only the tail gives the same answer without scanning the text.
+    return _is_connector(text) or bool(_TRAILING_OR.search(text[-8:]))
+
+
+def _is_connector(text: str) -> bool:
+    # Case folding never shortens a text, so a longer one need not be folded to be ruled out.
+    return len(text) <= _CONNECTOR_LENGTH and text.casefold() in _CONNECTORS

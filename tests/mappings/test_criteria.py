@@ -13,7 +13,18 @@ from lxml import etree
 
 from adapter.readers.ctgov_json import read_study
 from adapter.readers.ctgov_xml import read_clinical_study
-from mappings.criteria import Criterion, Heading, outline, split_criteria, unescape_markdown
+from mappings.criteria import (
+    _CONNECTORS,
+    Criterion,
+    Heading,
+    _collapse_whitespace,
+    _dangling,
+    _introduces,
+    _is_connector,
+    outline,
+    split_criteria,
+    unescape_markdown,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "fixtures" / "seed"
@@ -436,3 +447,63 @@ def test_fixtures_through_the_readers_keep_every_word() -> None:
     for path in sorted((ROOT / "fixtures" / "ctgov-xml").glob("*.xml")):
         text = read_clinical_study(path.read_bytes()).eligibility.criteria
         assert [w for item in outline(text) for w in _words(item.text)] == _words(text or ""), path.name
+
+
+# --- fast paths: each gives the answer of the plain computation it short-cuts ------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a b", "a  b", " a", "a ", "a\tb", "a\u00a0b", "a \u2003 b", "a\x1cb", "a\u200bb", "≥ 18 µg/L", "  "],
+)
+def test_whitespace_collapse_matches_the_pattern(text: str) -> None:
+    assert _collapse_whitespace(text) == re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["one of the following", "FOLLOWING criteria", "Following", "followings", "followed by", "criteria:", "x", ""],
+)
+def test_following_prefilter_matches_the_pattern(text: str) -> None:
+    assert _introduces(text) == (text.rstrip().endswith(":") or bool(re.search(r"\bfollowing\b", text, re.I)))
+
+
+@pytest.mark.parametrize(
+    "text", ["A or", "A OR", "a and/or", "A\nor", "color", "A or\n", "x" * 200 + " or", "x" * 200 + "or", "or", "Or:"]
+)
+def test_trailing_or_tail_search_matches_the_whole_text_search(text: str) -> None:
+    expected = text.casefold() in _CONNECTORS or bool(re.search(r"\s(?:or|and/or)$", text, re.I))
+    assert _dangling(text) == expected
+
+
+@pytest.mark.parametrize("text", ["OR", "Either:", "AND/OR", "ors", "either or", "x" * 50, ""])
+def test_connector_length_check_matches_the_set_lookup(text: str) -> None:
+    assert _is_connector(text) == (text.casefold() in _CONNECTORS)
+
+
+def test_inline_headings_need_a_colon_or_dashes() -> None:
+    """Paragraphs without either skip the inline-heading patterns: the pair shows what each adds."""
+    assert [item.text for item in outline("DISEASE CHARACTERISTICS: Confirmed carcinoma")] == [
+        "DISEASE CHARACTERISTICS:",
+        "Confirmed carcinoma",
+    ]
+    assert [item.text for item in outline("DISEASE CHARACTERISTICS Confirmed carcinoma")] == [
+        "DISEASE CHARACTERISTICS Confirmed carcinoma"
+    ]
+    assert [item.text for item in outline("--Disease Characteristics-- Cystic fibrosis")] == [
+        "--Disease Characteristics--",
+        "Cystic fibrosis",
+    ]
+
+
+def test_long_capitals_heading_depends_on_whether_the_text_shouts() -> None:
+    """Up to 4 words a capitals line with a colon is a heading, up to 8 only in a text that does not shout."""
+    for heading, shouting, expected in [
+        ("PRIOR THERAPY:", True, True),
+        ("PRIOR CONCURRENT THERAPY FOR DISEASE:", True, False),
+        ("PRIOR CONCURRENT THERAPY FOR DISEASE:", False, True),
+        ("PRIOR CONCURRENT THERAPY FOR THE MAIN DISEASE OF TODAY:", False, False),
+    ]:
+        body = "NO PRIOR CHEMOTHERAPY ALLOWED" if shouting else "No prior chemotherapy allowed"
+        items = outline(f"{heading}\n\n{body}")
+        assert isinstance(items[0], Heading) == expected, heading
