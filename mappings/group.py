@@ -42,7 +42,7 @@ from adapter.record import Eligibility, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.criteria import split_criteria, unescape_markdown
-from mappings.fhir import UCUM, coding, compact, concept, ctgov_coding
+from mappings.fhir import UCUM, coding, compact_resource, concept, ctgov_coding
 
 ADMINISTRATIVE_GENDER = "http://hl7.org/fhir/administrative-gender"
 
@@ -63,7 +63,7 @@ def to_fhir_group(record: TrialRecord) -> dict[str, Any]:
         *_observational(eligibility),
         *_criteria(eligibility),
     ]
-    return compact(
+    return compact_resource(
         {
             "resourceType": "Group",
             "id": ids.eligibility_group_id(record),
@@ -72,8 +72,15 @@ def to_fhir_group(record: TrialRecord) -> dict[str, Any]:
             "name": f"Eligibility criteria for {record.registry_id}",
             "description": eligibility.criteria,
             "characteristic": characteristics,
-        }
+        },
+        BUILT_CLEAN,
     )
+
+
+BUILT_CLEAN = frozenset({"characteristic"})
+"""Characteristics are built without empty values (``_value`` and ``_text`` leave out what
+compaction would drop), so compaction keeps them whole: one eligibility criterion each, they
+were most of the Group's nodes.  ``tests/mappings/test_group.py`` holds the builders to it."""
 
 
 def characteristic_code(kind: str) -> dict[str, Any]:
@@ -85,6 +92,17 @@ def characteristic_code(kind: str) -> dict[str, Any]:
 
 def _characteristic(kind: str, exclude: bool = False, **value: Any) -> Characteristic:
     return {"code": characteristic_code(kind), **value, "exclude": exclude}
+
+
+def _value(concept_: dict[str, Any]) -> dict[str, Any]:
+    """``valueCodeableConcept=concept_`` for ``_characteristic``, nothing when the concept is empty."""
+    return {"valueCodeableConcept": concept_} if concept_ else {}
+
+
+def _text(text: str) -> dict[str, Any]:
+    """A text-only value for ``_characteristic``: stripped, nothing when that leaves no text."""
+    text = text.strip()
+    return {"valueCodeableConcept": {"text": text}} if text else {}
 
 
 # --- age -----------------------------------------------------------------------------------------
@@ -124,13 +142,16 @@ def _age(eligibility: Eligibility) -> list[Characteristic]:
         return []
     if low is not None and high is not None and age_in_days(low) > age_in_days(high):
         return [_age_as_text(low_text, high_text, " (the registry's minimum is above its maximum)")]
-    return [_characteristic("age", valueRange={"low": low, "high": high})]
+    bounds = {"low": low} if low is not None else {}
+    if high is not None:
+        bounds["high"] = high
+    return [_characteristic("age", valueRange=bounds)]
 
 
 def _age_as_text(low: str | None, high: str | None, note: str) -> Characteristic:
     parts = [f"minimum age {low}" if low else "", f"maximum age {high}" if high else ""]
     text = "; ".join(p for p in parts if p) + note
-    return _characteristic("age", valueCodeableConcept={"text": text})
+    return _characteristic("age", **_text(text))
 
 
 # --- sex, flags, age groups, observational population ---------------------------------------------
@@ -142,10 +163,10 @@ def _sex(eligibility: Eligibility) -> list[Characteristic]:
     row = table("sex").get(eligibility.sex)
     if row is None:
         # A value CT.gov has not defined (yet): keep it as written.
-        return [_characteristic("sex", valueCodeableConcept={"text": eligibility.sex})]
+        return [_characteristic("sex", **_text(eligibility.sex))]
     gender = coding(ADMINISTRATIVE_GENDER, row["gender"], row["display"]) if row["gender"] else None
     value = concept(gender, ctgov_coding("Sex", eligibility.sex, row["display"]), text=row["display"])
-    return [_characteristic("sex", valueCodeableConcept=value)]
+    return [_characteristic("sex", **_value(value))]
 
 
 def yes_no(value: bool) -> dict[str, Any]:
@@ -160,7 +181,7 @@ def _flags(eligibility: Eligibility) -> list[Characteristic]:
         out.append(_characteristic("gender_based", valueCodeableConcept=yes_no(eligibility.gender_based)))
     if eligibility.gender_description:
         text = unescape_markdown(eligibility.gender_description)
-        out.append(_characteristic("gender_description", valueCodeableConcept={"text": text}))
+        out.append(_characteristic("gender_description", **_text(text)))
     if eligibility.healthy_volunteers is not None:
         out.append(_characteristic("healthy_volunteers", valueCodeableConcept=yes_no(eligibility.healthy_volunteers)))
     return out
@@ -172,7 +193,7 @@ def _standard_ages(eligibility: Eligibility) -> list[Characteristic]:
     for code in eligibility.std_ages:
         display = names.get(code)
         value = concept(ctgov_coding("StandardAge", code, display) if display else None, text=display or code)
-        out.append(_characteristic("std_age", valueCodeableConcept=value))
+        out.append(_characteristic("std_age", **_value(value)))
     return out
 
 
@@ -182,10 +203,10 @@ def _observational(eligibility: Eligibility) -> list[Characteristic]:
         code = eligibility.sampling_method
         display = table("sampling_method").get(code)
         value = concept(ctgov_coding("SamplingMethod", code, display) if display else None, text=display or code)
-        out.append(_characteristic("sampling_method", valueCodeableConcept=value))
+        out.append(_characteristic("sampling_method", **_value(value)))
     if eligibility.study_population:
         text = unescape_markdown(eligibility.study_population)
-        out.append(_characteristic("study_population", valueCodeableConcept={"text": text}))
+        out.append(_characteristic("study_population", **_text(text)))
     return out
 
 
@@ -197,5 +218,5 @@ def _criteria(eligibility: Eligibility) -> list[Characteristic]:
     for criterion in split_criteria(eligibility.criteria):
         text = f"{criterion.heading}: {criterion.text}" if criterion.heading else criterion.text
         kind = "exclusion" if criterion.exclude else "inclusion"
-        out.append(_characteristic(kind, exclude=criterion.exclude, valueCodeableConcept={"text": text}))
+        out.append(_characteristic(kind, exclude=criterion.exclude, **_text(text)))
     return out

@@ -346,3 +346,38 @@ def test_every_corpus_age_parses_and_none_is_inverted() -> None:
         if low and high and age_in_days(low) > age_in_days(high):
             inverted.append(name)
     assert inverted == []
+
+
+_EDGE_ELIGIBILITIES: list[dict[str, Any]] = [
+    {},
+    {"minimum_age": "18 Years"},
+    {"maximum_age": "65 Years"},
+    {"minimum_age": "eighteen", "maximum_age": ""},
+    {"sex": "", "gender_description": " ", "std_ages": ["", "ADULT", "SOMETHING_NEW"], "sampling_method": ""},
+    {"sex": "NOT_A_SEX", "sampling_method": "NEW_METHOD", "study_population": "\\ ", "gender_based": False},
+    {"criteria": "Inclusion Criteria:\n\n* \n* a\n\nExclusion Criteria:\n\n*  b  \n", "healthy_volunteers": True},
+]
+
+
+@pytest.mark.parametrize("eligibility", _EDGE_ELIGIBILITIES)
+def test_characteristics_are_built_clean(eligibility: dict[str, Any]) -> None:
+    """``BUILT_CLEAN``: compaction keeps characteristics whole, so their builders must leave out every
+    empty value themselves, exactly as compaction would have (edge cases and every fixture)."""
+    from mappings.fhir import compact
+    from mappings.group import BUILT_CLEAN
+
+    assert {"characteristic"} == BUILT_CLEAN
+    group = to_fhir_group(_record(**eligibility))
+    assert compact(group) == group
+
+
+def test_fixture_characteristics_are_built_clean() -> None:
+    from mappings.fhir import compact
+
+    for path in sorted((ROOT / "fixtures").rglob("*.xml")) + sorted((ROOT / "fixtures").rglob("*.json")):
+        if "golden" in path.parts:
+            continue
+        for item in read_items(path.read_bytes(), path.name):
+            if item.record is not None:
+                group = to_fhir_group(item.record)
+                assert compact(group) == group, path.name
