@@ -36,6 +36,7 @@ for ``description``).
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from adapter.record import Eligibility, TrialRecord
@@ -85,9 +86,19 @@ were most of the Group's nodes.  ``tests/mappings/test_group.py`` holds the buil
 
 def characteristic_code(kind: str) -> dict[str, Any]:
     """``code`` of a characteristic kind from ``codes/eligibility_characteristic.json``."""
+    # A new dict per call (one per criterion): resources must not share parts, R4 conversion
+    # rewrites some in place; only the table lookup is cached.
+    code, text = _code_parts(kind)
+    out: dict[str, Any] = {"coding": [dict(code)]} if code else {}
+    if text:
+        out["text"] = text
+    return out
+
+
+@cache
+def _code_parts(kind: str) -> tuple[dict[str, str] | None, str]:
     row = table("eligibility_characteristic")[kind]
-    code = coding(row["system"], row["code"], row.get("display")) if "code" in row else None
-    return concept(code, text=row["text"])
+    return (coding(row["system"], row["code"], row.get("display")) if "code" in row else None), row["text"]
 
 
 def _characteristic(kind: str, exclude: bool = False, **value: Any) -> Characteristic:
