@@ -29,7 +29,7 @@ from adapter.record import Arm, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import coding, compact, concept, ctgov_coding
-from mappings.timing import ExtractedTiming, Quantity, Timepoint, extract_timing
+from mappings.timing import ExtractedTiming, Quantity, Timepoint, extract_timing, may_state_crossover
 
 PLAN_DEFINITION_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 ARM_TYPE_SYSTEM = "http://hl7.org/fhir/research-study-arm-type"
@@ -488,6 +488,8 @@ def _shared_periods(record: TrialRecord) -> _Periods | None:
     if (record.design.intervention_model or "").upper() != "CROSSOVER":
         return None  # a study-level sentence only says how every arm switches in a crossover design
     for text in (record.design.intervention_model_description, record.detailed_description):
+        if not may_state_crossover(text):
+            continue  # no crossover, no periods; spares extracting the timing of a long description
         shared = _periods_from(extract_timing(text), own=False, shared=True)
         if shared is not None:
             return shared

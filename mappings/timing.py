@@ -389,14 +389,16 @@ _ELAPSED_NOT = re.compile(
 )
 
 
-_ORDINAL_WORDS = ("day", "week", "month", "year")
-"""Every match of ``_ORDINAL`` names one of these units."""
+_ORDINAL_START = re.compile(r"(?:day|week|month|year)s?[ \t]*\d").search
+"""How every ``_ORDINAL`` match starts, looked for in the ``_fold`` copy: most sentences that name a
+unit have no "day 1" or "week 24", and without ``re.I`` this search skips ahead to the units' first
+letters (``_fold`` leaves digits, spaces and tabs as they are)."""
 _ORDINAL_ALTERNATIVE_BEFORE = re.compile(r"(?:[-/]|\bor|\beither)\s*$", re.I)
 _ORDINAL_CYCLE_BEFORE = re.compile(r"\bcycle\s*\d*\s*,?\s*$", re.I)
 
 
 def _ordinal_timepoints(sentence: str, offset: int, folded: str | None = None) -> list[Timepoint]:
-    if not _mentions(folded, _ORDINAL_WORDS):
+    if folded is not None and not _ORDINAL_START(folded):
         return []
     out = []
     for match in _ORDINAL.finditer(sentence):
@@ -524,15 +526,19 @@ def _bounds(repeat: dict[str, Any], after: str, interval: bool) -> tuple[dict[st
 
 # Words every match of each frequency pattern contains: lower-case for the case-insensitive ones;
 # _ABBREV and _ABBREV_LOWER are case-sensitive, so theirs are looked for in the text as written.
-_TIMES_WORDS = ("once", "twice", "thrice", "times", "x")
+_TIMES_WORDS = ("once", "twice", "thrice", "times")
+_TIMES_X = re.compile(r"x\W").search
+"""The other frequency word of ``_TIMES``, "x", which must be followed by a non-word character (which
+``_fold`` leaves one): "3 x a day", not "experimental" or "next"."""
 _TIMES_UNIT_WORDS = ("day", "daily", "week", "month", "hour", "year")
-_ABBREV_WORDS = ("QD", "BID", "TID", "QID", "QOD", "b.i.d", "t.i.d", "q.i.d", "q.d")
+_ABBREV_WORDS = ("Q", "ID", ".d")  # QD QID QOD, BID TID, b.i.d t.i.d q.i.d q.d
 _ABBREV_LOWER_WORDS = ("bid", "tid", "qid")
 
 
 def _repeats(sentence: str, offset: int, folded: str | None = None) -> list[Repeat]:
     found: list[tuple[int, int, dict[str, Any], bool]] = []
-    if _mentions(folded, _TIMES_WORDS) and _mentions(folded, _TIMES_UNIT_WORDS):
+    times_word = folded is None or _mentions(folded, _TIMES_WORDS) or _TIMES_X(folded) is not None
+    if times_word and _mentions(folded, _TIMES_UNIT_WORDS):
         for match in _TIMES.finditer(sentence):
             words = match.group("f").casefold()
             frequency = _FREQ_WORDS.get(words) or _number(match.group("n"))
@@ -816,6 +822,11 @@ def extract_timing(text: str | None) -> ExtractedTiming:
     if not text or not text.strip():
         return ExtractedTiming()
     return _extract(text, _fold(text))
+
+
+def may_state_crossover(text: str | None) -> bool:
+    """A quick test for callers that only need crossovers: when false, ``extract_timing(text)`` finds none."""
+    return bool(text) and _mentions(_fold(text), _CROSSOVER_WORDS)
 
 
 def _extract(text: str, folded: str | None) -> ExtractedTiming:

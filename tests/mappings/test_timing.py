@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -333,13 +334,24 @@ def test_unit_codes() -> None:
 
 # --- keyword prefilters: they must never change a result ----------------------------------------
 
-# Each pattern (family) with the words its prefilter looks for; every example matches the pattern.
+
+def _words(words: tuple[str, ...]) -> Callable[[str | None], bool]:
+    assert all(word.isascii() and word.isalpha() and word.islower() for word in words)
+    return lambda folded: timing._mentions(folded, words)
+
+
+def _times_word(folded: str | None) -> bool:
+    return folded is None or timing._mentions(folded, timing._TIMES_WORDS) or timing._TIMES_X(folded) is not None
+
+
+# Each pattern with the test its prefilter makes on the _fold copy; every example matches the pattern.
 _PREFILTERED = [
-    (timing._ORDINAL, timing._ORDINAL_WORDS, ["Day 1", "WEEKS 2 and 4", "month 6", "year 2"]),
+    (timing._ORDINAL, lambda folded: timing._ORDINAL_START(folded) is not None,
+     ["Day 1", "WEEKS 2 and 4", "month\t6", "year 2", "day ٣"]),
     (timing._START_ANCHOR, timing._ANCHOR_WORDS,
      [" after randomization", " Following the first dose", " from baseline", " post enrolment", " since inclusion"]),
-    (timing._TIMES, timing._TIMES_WORDS, ["Drug A twice daily", "3 times per week", "five x a month", "ONCE a year",
-                                          "thrice hourly"]),
+    (timing._TIMES, _times_word, ["Drug A twice daily", "3 times per week", "five x a month", "ONCE a year",
+                                  "thrice hourly", "2X/day", "3 x-daily"]),
     (timing._TIMES, timing._TIMES_UNIT_WORDS, ["twice DAILY", "2 times a WEEK", "once Monthly", "twice hourly",
                                                "once per year"]),
     (timing._DAYS_A_WEEK, ("day",), ["4 days per week", "five DAYS a WEEK"]),
@@ -362,14 +374,15 @@ _PREFILTERED_AS_WRITTEN = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("pattern", "words", "examples"), _PREFILTERED)
-def test_the_keyword_prefilters_let_every_form_through(pattern: re.Pattern[str], words: tuple[str, ...],
-                                                       examples: list[str]) -> None:  # fmt: skip
-    assert all(word.isascii() and word.isalpha() and word.islower() for word in words)
+@pytest.mark.parametrize(("pattern", "prefilter", "examples"), _PREFILTERED)
+def test_the_keyword_prefilters_let_every_form_through(
+    pattern: re.Pattern[str], prefilter: tuple[str, ...] | Callable[[str | None], bool], examples: list[str]
+) -> None:
+    passes = _words(prefilter) if isinstance(prefilter, tuple) else prefilter
     for example in examples:
         assert pattern.search(example), f"{example!r} must be an example of the pattern"
-        assert timing._mentions(timing._fold(example), words), example
-    assert not timing._mentions(timing._fold("Participants receive 10 mg of drug A as an injection."), words)
+        assert passes(timing._fold(example)), example
+    assert not passes(timing._fold("Participants receive 10 mg of drug A as an injection, next to the boxes."))
 
 
 @pytest.mark.parametrize(("pattern", "words", "examples"), _PREFILTERED_AS_WRITTEN)
@@ -391,6 +404,9 @@ def test_folding_is_re_ignorecase_for_ascii_letters() -> None:
             assert char.lower() == letter or char in timing._FOLD_UNSAFE, hex(ord(char))
     changing = [char for char in every_character if len(char.lower()) != 1]
     assert set(changing) <= set(timing._FOLD_UNSAFE)
+    # the prefilter regexes rely on these staying what they are
+    assert all(char.lower() == char for char in re.findall(r"\d", every_character))
+    assert all(re.fullmatch(r"\W", char.lower()) for char in re.findall(r"\W", every_character))
     assert timing._fold("Crossover at Week 24") == "crossover at week 24"
     assert timing._fold("µg twice daily ≥ 2 weeks") == "µg twice daily ≥ 2 weeks"
     assert timing._fold("waſhout") is None  # re.I reads "wash"; lower() would not
@@ -398,6 +414,7 @@ def test_folding_is_re_ignorecase_for_ascii_letters() -> None:
 
 _PREFILTER_TEXTS = [
     SEED_ARM,
+    "Experimental: drug given 2 x daily on Day 1 and DAY 8 (next: 3X/week), then 1 x a day from week 4 to week 8.",
     "Participants received rituximab 1000 milligrams (mg), intravenously (IV), on Day 1 and Day 15.",
     "At 6 months treatments will be reversed. The patient crosses over at 90 days.",
     "Assessed at 4 and 8 weeks after randomization; crossover after 8 weeks of treatment.",
@@ -415,3 +432,11 @@ def test_the_prefilters_do_not_change_results(text: str) -> None:
     """The pair: with the prefilters, and with every pattern run on every sentence."""
     assert timing._extract(text, None) == extract_timing(text)
     assert extract_timing(text)
+    assert timing.may_state_crossover(text) or not timing._extract(text, None).crossovers
+
+
+def test_may_state_crossover() -> None:
+    assert timing.may_state_crossover(SEED_ARM)
+    assert timing.may_state_crossover("At 6 months treatments will be REVERSED.")
+    assert not timing.may_state_crossover("Drug A twice daily for 12 weeks, then a 2-week washout.")
+    assert not timing.may_state_crossover(None)
