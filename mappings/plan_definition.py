@@ -601,13 +601,22 @@ def to_fhir_plan_definition(record: TrialRecord) -> dict[str, Any]:
     definition's publication lifecycle.
     """
     links = resolve_links(record)
+    # Descriptions are often copied across a record's arms and interventions: each distinct text's
+    # timing is extracted once (an ExtractedTiming is immutable, so sharing it is safe).
+    timings: dict[str | None, ExtractedTiming] = {}
+
+    def timing_of(text: str | None) -> ExtractedTiming:
+        if text not in timings:
+            timings[text] = extract_timing(text)
+        return timings[text]
+
     ctx = _Context(
         record=record,
         links=links,
         arm_keys=ids.arm_keys(record),
         intervention_keys=ids.intervention_keys(record),
-        arm_timing=[extract_timing(arm.description) for arm in record.arms],
-        intervention_timing=[extract_timing(i.description) for i in record.interventions],
+        arm_timing=[timing_of(arm.description) for arm in record.arms],
+        intervention_timing=[timing_of(i.description) for i in record.interventions],
         shared_periods=_shared_periods(record),
     )
     actions = [_arm_action(ctx, a) for a in range(len(record.arms))]
