@@ -22,13 +22,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from adapter.record import Arm, Intervention, TrialRecord
+from adapter.record import Arm, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import coding, compact, concept, ctgov_coding
-from mappings.timing import ExtractedTiming, Quantity, Timepoint, extract_timing
+from mappings.timing import ExtractedTiming, Quantity, Timepoint, extract_timing, may_state_crossover
 
 PLAN_DEFINITION_TYPE = "http://terminology.hl7.org/CodeSystem/plan-definition-type"
 ARM_TYPE_SYSTEM = "http://hl7.org/fhir/research-study-arm-type"
@@ -41,17 +42,25 @@ _SCALE_WORD = {"min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "mo
 # --- arm <-> intervention links -----------------------------------------------------------------
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
 def normalize_label(text: str) -> str:
     """Case-, whitespace- and punctuation-insensitive form of an arm label or intervention name."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(re.sub(r"[\W_]+", " ", text).split())
+    return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
+_TYPE_SEPARATORS = re.compile(r"[\s\-/]+")
+
+
+# Called for every intervention, arm and "Type: Name" link, on values of a small vocabulary.
+@lru_cache(maxsize=1024)
 def _type_code(value: str | None) -> str | None:
     """``Dietary Supplement`` / ``dietary-supplement`` / ``DIETARY_SUPPLEMENT`` -> ``DIETARY_SUPPLEMENT``."""
     if not value:
         return None
-    return re.sub(r"[\s\-/]+", "_", value.strip()).upper()
+    return _TYPE_SEPARATORS.sub("_", value.strip()).upper()
 
 
 @dataclass(frozen=True)
@@ -78,57 +87,80 @@ def _unique(candidates: list[int]) -> int | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _match_arm(arms: list[Arm], label: str) -> int | None:
-    exact = _unique([i for i, arm in enumerate(arms) if arm.label == label])
+class _Labels:
+    """Arm labels or intervention names as registered, and their ``normalize_label`` keys.
+
+    The keys are computed once per record, and only when a link does not match a label exactly
+    (most do), instead of once per label per link compared.
+    """
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self._keys: list[str] | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = [normalize_label(text) for text in self.texts]
+        return self._keys
+
+
+def _match_arm(arms: _Labels, label: str) -> int | None:
+    exact = _unique([i for i, text in enumerate(arms.texts) if text == label])
     if exact is not None:
         return exact
     key = normalize_label(label)
-    return _unique([i for i, arm in enumerate(arms) if normalize_label(arm.label) == key]) if key else None
+    return _unique([i for i, other in enumerate(arms.keys) if other == key]) if key else None
 
 
-def _intervention_candidates(interventions: list[Intervention], text: str) -> list[int]:
+def _intervention_candidates(names: _Labels, types: list[str | None], text: str) -> list[int]:
     """Interventions that ``"Type: Name"`` (CT.gov's form in ``Arm.intervention_names``) may mean.
 
-    Most specific first: exact type and name, then normalised type and name, then the name alone
-    (the registry's two lists sometimes disagree on the type), then the whole text as a name (names
-    that themselves contain a colon).  Several candidates remain when names are duplicated.
+    ``names`` and ``types`` are the registered interventions' names and ``_type_code`` types.  Most
+    specific first: exact type and name, then normalised type and name, then the name alone (the
+    registry's two lists sometimes disagree on the type), then the whole text as a name (names that
+    themselves contain a colon).  Several candidates remain when names are duplicated.
     """
     prefix, sep, rest = text.partition(":")
     type_code = _type_code(prefix) if sep else None
-    tiers: list[list[int]] = []
     if type_code in table("intervention_type"):
+        typed = [i for i, other in enumerate(types) if other == type_code]
         name = rest.strip()
+        exact = [i for i in typed if names.texts[i] == name]
+        if exact:
+            return exact
         key = normalize_label(rest)
-        typed = [i for i, item in enumerate(interventions) if _type_code(item.type) == type_code]
-        tiers.append([i for i in typed if interventions[i].name == name])
-        tiers.append([i for i in typed if normalize_label(interventions[i].name) == key])
-        tiers.append([i for i, item in enumerate(interventions) if normalize_label(item.name) == key])
+        same_type = [i for i in typed if names.keys[i] == key]
+        if same_type:
+            return same_type
+        any_type = [i for i, other in enumerate(names.keys) if other == key]
+        if any_type:
+            return any_type
     whole = normalize_label(text)
-    tiers.append([i for i, item in enumerate(interventions) if normalize_label(item.name) == whole])
-    for tier in tiers:
-        if tier:
-            return tier
-    return []
+    return [i for i, other in enumerate(names.keys) if other == whole]
 
 
 def resolve_links(record: TrialRecord) -> ArmInterventionLinks:
     """Arm <-> intervention links from both registry directions; unmatched entries are reported, not dropped."""
     per_arm: list[set[int]] = [set() for _ in record.arms]
+    arm_labels = _Labels([arm.label for arm in record.arms])
     unmatched_labels: list[tuple[str, ...]] = []
     for index, intervention in enumerate(record.interventions):
         missing = []
         for label in intervention.arm_group_labels:
-            arm = _match_arm(record.arms, label)
+            arm = _match_arm(arm_labels, label)
             if arm is None:
                 missing.append(label)
             else:
                 per_arm[arm].add(index)
         unmatched_labels.append(tuple(missing))
+    names = _Labels([intervention.name for intervention in record.interventions])
+    types = [_type_code(intervention.type) for intervention in record.interventions]
     unmatched_names: list[tuple[str, ...]] = []
     for arm_index, arm in enumerate(record.arms):
         missing = []
         for name in arm.intervention_names:
-            candidates = _intervention_candidates(record.interventions, name)
+            candidates = _intervention_candidates(names, types, name)
             if len(candidates) == 1:
                 per_arm[arm_index].add(candidates[0])
             elif not any(c in per_arm[arm_index] for c in candidates):
@@ -456,6 +488,8 @@ def _shared_periods(record: TrialRecord) -> _Periods | None:
     if (record.design.intervention_model or "").upper() != "CROSSOVER":
         return None  # a study-level sentence only says how every arm switches in a crossover design
     for text in (record.design.intervention_model_description, record.detailed_description):
+        if not may_state_crossover(text):
+            continue  # no crossover, no periods; spares extracting the timing of a long description
         shared = _periods_from(extract_timing(text), own=False, shared=True)
         if shared is not None:
             return shared
@@ -567,13 +601,22 @@ def to_fhir_plan_definition(record: TrialRecord) -> dict[str, Any]:
     definition's publication lifecycle.
     """
     links = resolve_links(record)
+    # Descriptions are often copied across a record's arms and interventions: each distinct text's
+    # timing is extracted once (an ExtractedTiming is immutable, so sharing it is safe).
+    timings: dict[str | None, ExtractedTiming] = {}
+
+    def timing_of(text: str | None) -> ExtractedTiming:
+        if text not in timings:
+            timings[text] = extract_timing(text)
+        return timings[text]
+
     ctx = _Context(
         record=record,
         links=links,
         arm_keys=ids.arm_keys(record),
         intervention_keys=ids.intervention_keys(record),
-        arm_timing=[extract_timing(arm.description) for arm in record.arms],
-        intervention_timing=[extract_timing(i.description) for i in record.interventions],
+        arm_timing=[timing_of(arm.description) for arm in record.arms],
+        intervention_timing=[timing_of(i.description) for i in record.interventions],
         shared_periods=_shared_periods(record),
     )
     actions = [_arm_action(ctx, a) for a in range(len(record.arms))]

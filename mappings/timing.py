@@ -281,10 +281,23 @@ def unit_code(word: str) -> str:
 
 # --- sentences --------------------------------------------------------------------------------
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[A-Z0-9*\\-])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)]\s|\\\*))")
+# A break is whitespace after one of .!?; before what starts a sentence, a blank line, or a line break
+# before a list item.  Every break starts with a whitespace character; taking it first (the
+# alternatives then look behind at it) lets the search skip in C from one space to the next,
+# instead of trying a match at every character.
+_SENTENCE_BREAK = re.compile(
+    r"\s(?:(?<=[.!?;]\s)\s*(?=[\"'(\[A-Z0-9*\\-])|(?<=\n)\s*\n|(?<=\n)(?=\s*(?:[-*•]|\d+[.)]\s|\\\*)))"
+)
+
+
+# Every _SENTENCE_BREAK match is whitespace after one of .!?; or a line break.  Most texts (one
+# sentence) have neither, and searching for them only stops at the rarer punctuation characters.
+_PUNCTUATION_SPACE = re.compile(r"[.!?;]\s").search
 
 
 def _sentences(text: str) -> list[tuple[int, str]]:
+    if "\n" not in text and not _PUNCTUATION_SPACE(text):
+        return [(0, text)] if text.strip() else []
     out = []
     pos = 0
     for match in _SENTENCE_BREAK.finditer(text):
@@ -295,7 +308,38 @@ def _sentences(text: str) -> list[tuple[int, str]]:
 
 
 def _one_line(sentence: str) -> str:
-    return re.sub(r"\s+", " ", sentence).strip()
+    # str.split() splits on exactly the characters re's \s matches in a str pattern
+    return " ".join(sentence.split())
+
+
+# --- keyword prefilters ------------------------------------------------------------------------
+
+# Most sentences state no timing, and a regex search for a case-insensitive pattern that starts with
+# a word boundary tries every character position; a substring test, in a lower-case copy of the
+# text, of the words every match must contain is far cheaper.  The words are ASCII letters, which
+# ``re.I`` matches in exactly the characters lower() maps to them, except for these: it also takes
+# the dotted and dotless i for "i" and the long s for "s" (and lower() makes "İ" two characters,
+# which would shift the offsets).  A text with one of them gets no prefilter.
+_FOLD_UNSAFE = ("İ", "ı", "ſ")
+
+
+def _fold(text: str) -> str | None:
+    """The lower-case copy of ``text`` the keyword prefilters test, ``None`` where they cannot be used."""
+    if not text.isascii() and any(char in text for char in _FOLD_UNSAFE):
+        return None
+    return text.lower()
+
+
+def _mentions(folded: str | None, words: tuple[str, ...]) -> bool:
+    """Whether a text may contain one of ``words``: ``folded`` is its ``_fold`` copy and the words are
+    lower-case, or, for a case-sensitive pattern, it is the text as written.  ``None``: always."""
+    if folded is None:
+        return True
+    # a plain loop: any() over a generator costs more than the substring tests themselves
+    for word in words:  # noqa: SIM110
+        if word in folded:
+            return True
+    return False
 
 
 # --- timepoints ------------------------------------------------------------------------------
@@ -345,7 +389,17 @@ _ELAPSED_NOT = re.compile(
 )
 
 
-def _ordinal_timepoints(sentence: str, offset: int) -> list[Timepoint]:
+_ORDINAL_START = re.compile(r"(?:day|week|month|year)s?[ \t]*\d").search
+"""How every ``_ORDINAL`` match starts, looked for in the ``_fold`` copy: most sentences that name a
+unit have no "day 1" or "week 24", and without ``re.I`` this search skips ahead to the units' first
+letters (``_fold`` leaves digits, spaces and tabs as they are)."""
+_ORDINAL_ALTERNATIVE_BEFORE = re.compile(r"(?:[-/]|\bor|\beither)\s*$", re.I)
+_ORDINAL_CYCLE_BEFORE = re.compile(r"\bcycle\s*\d*\s*,?\s*$", re.I)
+
+
+def _ordinal_timepoints(sentence: str, offset: int, folded: str | None = None) -> list[Timepoint]:
+    if folded is not None and not _ORDINAL_START(folded):
+        return []
     out = []
     for match in _ORDINAL.finditer(sentence):
         more = match.group("more") or ""
@@ -357,7 +411,7 @@ def _ordinal_timepoints(sentence: str, offset: int) -> list[Timepoint]:
             continue
         if _ORDINAL_NOT_BEFORE.search(before) or _ORDINAL_OF.match(after):
             continue
-        if re.search(r"(?:[-/]|\bor|\beither)\s*$", before, re.I) or re.search(r"\bcycle\s*\d*\s*,?\s*$", before, re.I):
+        if _ORDINAL_ALTERNATIVE_BEFORE.search(before) or _ORDINAL_CYCLE_BEFORE.search(before):
             continue
         if _CYCLE_NEAR.search(after[:40].split(".")[0]):
             continue  # cycle days are relative to each cycle, handled by _cycles
@@ -376,11 +430,18 @@ def _ordinal_timepoints(sentence: str, offset: int) -> list[Timepoint]:
     return out
 
 
+_NUMBER = re.compile(_NUM, re.I)
+_ANCHOR_WORDS = ("after", "following", "from", "post", "since")
+"""A ``_START_ANCHOR`` match, which an anchored elapsed time needs, begins with one of these."""
+
+
 def _elapsed_list(match: re.Match[str]) -> list[Number]:
-    return [_number(n) for n in re.findall(_NUM, match.group("list"), re.I)]
+    return [_number(n) for n in _NUMBER.findall(match.group("list"))]
 
 
-def _anchored_elapsed(sentence: str, offset: int) -> list[Timepoint]:
+def _anchored_elapsed(sentence: str, offset: int, folded: str | None = None) -> list[Timepoint]:
+    if not _mentions(folded, _ANCHOR_WORDS):
+        return []
     out = []
     for match in _ELAPSED.finditer(sentence):
         after = sentence[match.end() :]
@@ -463,59 +524,65 @@ def _bounds(repeat: dict[str, Any], after: str, interval: bool) -> tuple[dict[st
     }, match.group(0)
 
 
-_ANY_REPEAT = re.compile(
-    r"(?i:day|dai|week|month|hour|year|every|q[ \t]?\d)|QD|BID|TID|QID|QOD|[bt]\.i\.d|q\.i\.d|q\.d|bid|tid|qid"
-).search
-"""Finds a word every match of the six patterns below contains (a unit, "every", an abbreviation):
-most sentences have none, and one search is cheaper than six."""
+# Words every match of each frequency pattern contains: lower-case for the case-insensitive ones;
+# _ABBREV and _ABBREV_LOWER are case-sensitive, so theirs are looked for in the text as written.
+_TIMES_WORDS = ("once", "twice", "thrice", "times")
+_TIMES_X = re.compile(r"x\W").search
+"""The other frequency word of ``_TIMES``, "x", which must be followed by a non-word character (which
+``_fold`` leaves one): "3 x a day", not "experimental" or "next"."""
+_TIMES_UNIT_WORDS = ("day", "daily", "week", "month", "hour", "year")
+_ABBREV_WORDS = ("Q", "ID", ".d")  # QD QID QOD, BID TID, b.i.d t.i.d q.i.d q.d
+_ABBREV_LOWER_WORDS = ("bid", "tid", "qid")
 
 
-def _repeats(sentence: str, offset: int) -> list[Repeat]:
-    if not _ANY_REPEAT(sentence):
-        return []
+def _repeats(sentence: str, offset: int, folded: str | None = None) -> list[Repeat]:
     found: list[tuple[int, int, dict[str, Any], bool]] = []
-    for match in _TIMES.finditer(sentence):
-        words = match.group("f").casefold()
-        frequency = _FREQ_WORDS.get(words) or _number(match.group("n"))
-        if not isinstance(frequency, int) or frequency < 1:
-            continue
-        unit = _PER_UNIT[match.group("u").casefold()]
-        found.append((match.start(), match.end(), {"frequency": frequency, "period": 1, "period_unit": unit}, False))
-    for match in _DAYS_A_WEEK.finditer(sentence):
-        days = _number(match.group("n"))
-        if isinstance(days, int) and 1 <= days <= 7:
-            found.append((match.start(), match.end(), {"frequency": days, "period": 1, "period_unit": "wk"}, False))
-    for pattern in (_ABBREV, _ABBREV_LOWER):
+    times_word = folded is None or _mentions(folded, _TIMES_WORDS) or _TIMES_X(folded) is not None
+    if times_word and _mentions(folded, _TIMES_UNIT_WORDS):
+        for match in _TIMES.finditer(sentence):
+            words = match.group("f").casefold()
+            frequency = _FREQ_WORDS.get(words) or _number(match.group("n"))
+            if not isinstance(frequency, int) or frequency < 1:
+                continue
+            unit = _PER_UNIT[match.group("u").casefold()]
+            spec: dict[str, Any] = {"frequency": frequency, "period": 1, "period_unit": unit}
+            found.append((match.start(), match.end(), spec, False))
+    if _mentions(folded, ("day",)) and _mentions(folded, ("week",)):  # both words are needed
+        for match in _DAYS_A_WEEK.finditer(sentence):
+            days = _number(match.group("n"))
+            if isinstance(days, int) and 1 <= days <= 7:
+                spec = {"frequency": days, "period": 1, "period_unit": "wk"}
+                found.append((match.start(), match.end(), spec, False))
+    for pattern, abbreviations in ((_ABBREV, _ABBREV_WORDS), (_ABBREV_LOWER, _ABBREV_LOWER_WORDS)):
+        if not _mentions(sentence, abbreviations):
+            continue  # a case-sensitive pattern: its words are looked for in the text as written
         for match in pattern.finditer(sentence):
             key = (match.groupdict().get("a") or match.groupdict().get("d") or "").upper()
             frequency, days = _ABBREV_FREQ[key]
             found.append(
                 (match.start(), match.end(), {"frequency": frequency, "period": days, "period_unit": "d"}, days > 1)
             )
-    for match in _Q_INTERVAL.finditer(sentence):
-        n = int(match.group("n"))
-        if n < 1:
-            continue
-        found.append(
-            (
-                match.start(),
-                match.end(),
-                {"frequency": 1, "period": n, "period_unit": unit_code(match.group("u"))},
-                True,
-            )
-        )
-    for match in _EVERY.finditer(sentence):
-        if match.group("other"):
-            period: Number = 2
-        elif match.group("n"):
-            period = _number(match.group("n"))
-        else:
-            period = 1
-        period_max = _number(match.group("n2")) if match.group("n2") else None
-        if period <= 0 or (period_max is not None and period_max <= period):
-            continue
-        spec = {"frequency": 1, "period": period, "period_max": period_max, "period_unit": unit_code(match.group("u"))}
-        found.append((match.start(), match.end(), spec, True))
+    if _mentions(folded, ("q",)):
+        for match in _Q_INTERVAL.finditer(sentence):
+            n = int(match.group("n"))
+            if n < 1:
+                continue
+            spec = {"frequency": 1, "period": n, "period_unit": unit_code(match.group("u"))}
+            found.append((match.start(), match.end(), spec, True))
+    if _mentions(folded, ("every",)):
+        for match in _EVERY.finditer(sentence):
+            if match.group("other"):
+                period: Number = 2
+            elif match.group("n"):
+                period = _number(match.group("n"))
+            else:
+                period = 1
+            period_max = _number(match.group("n2")) if match.group("n2") else None
+            if period <= 0 or (period_max is not None and period_max <= period):
+                continue
+            unit = unit_code(match.group("u"))
+            spec = {"frequency": 1, "period": period, "period_max": period_max, "period_unit": unit}
+            found.append((match.start(), match.end(), spec, True))
     out = []
     for start, end, spec, interval in sorted(found, key=lambda f: f[0]):
         if _FREQ_NOT_BEFORE.search(sentence[max(0, start - 15) : start]) or _FREQ_NOT_AFTER.match(sentence[end:]):
@@ -551,7 +618,14 @@ _CYCLE_COUNT = re.compile(
 )
 
 
-def _cycles(sentence: str, offset: int) -> list[Cycle]:
+_CYCLE_OR = re.compile(r"\bor\b", re.I)
+_CYCLE_DAY_ITEM = re.compile(_CYCLE_DAY, re.I)
+_CYCLE_DAY_RANGE = re.compile(r"\s*(?:-|–|to|through)\s*", re.I)
+
+
+def _cycles(sentence: str, offset: int, folded: str | None = None) -> list[Cycle]:
+    if not _mentions(folded, ("cycle",)):
+        return []  # every _CYCLE_LENGTH match says "cycle", and there is no cycle without a length
     lengths = {}
     first = None
     for match in _CYCLE_LENGTH.finditer(sentence):
@@ -566,10 +640,10 @@ def _cycles(sentence: str, offset: int) -> list[Cycle]:
         return []
     days: list[tuple[int, int]] = []
     for match in _CYCLE_DAYS.finditer(sentence):
-        if re.search(r"\bor\b", match.group("list"), re.I):
+        if _CYCLE_OR.search(match.group("list")):
             return []
-        for item in re.findall(_CYCLE_DAY, match.group("list"), re.I):
-            bounds = re.split(r"\s*(?:-|–|to|through)\s*", item.strip())
+        for item in _CYCLE_DAY_ITEM.findall(match.group("list")):
+            bounds = _CYCLE_DAY_RANGE.split(item.strip())
             low = 1 if bounds[0].casefold() == "one" else int(bounds[0])
             high = int(bounds[1]) if len(bounds) > 1 else low
             length_days = value * (7 if unit == "wk" else 1)
@@ -618,7 +692,9 @@ _WASHOUT_VAGUE_BEFORE = re.compile(
 )
 
 
-def _washouts(sentence: str, offset: int) -> list[Washout]:
+def _washouts(sentence: str, offset: int, folded: str | None = None) -> list[Washout]:
+    if not _mentions(folded, ("wash",)):
+        return []  # both patterns need "wash-out", "wash out" or "washout"
     out = []
     for pattern in (_WASHOUT_BEFORE, _WASHOUT_AFTER):
         for match in pattern.finditer(sentence):
@@ -677,6 +753,10 @@ _POINT_AFTER = re.compile(
 )
 
 
+_OF_TREATMENT = re.compile(r"^\s*of\s+(?:treatment|therapy)", re.I)
+_ELAPSED_AMOUNT = re.compile(rf"\b{_NUM}\s*{_UNIT}\b", re.I)
+
+
 def _point_from(match: re.Match[str], sentence: str, offset: int, base: int) -> Timepoint | None:
     if match.group("ord"):
         word = match.group("ord").casefold()
@@ -686,15 +766,20 @@ def _point_from(match: re.Match[str], sentence: str, offset: int, base: int) -> 
         return Timepoint(value, unit_code(word), True, f"{word} {value}", _one_line(sentence), offset + base)
     value = _number(match.group("en"))
     unit = unit_code(match.group("eu"))
-    if _ELAPSED_NOT.match(sentence[base + len(match.group(0)) :]) and not re.match(
-        r"^\s*of\s+(?:treatment|therapy)", sentence[base + len(match.group(0)) :], re.I
-    ):
+    after = sentence[base + len(match.group(0)) :]
+    if _ELAPSED_NOT.match(after) and not _OF_TREATMENT.match(after):
         return None
     label = f"{value} {UNIT_NAMES[unit][0 if value == 1 else 1]}"
     return Timepoint(value, unit, False, label, _one_line(sentence), offset + base)
 
 
-def _crossovers(sentence: str, offset: int) -> list[Crossover]:
+_CROSSOVER_WORDS = ("cross", "reversed", "switched", "swapped", "exchanged", "inverted", "interchanged")
+"""Every ``_CROSS`` or ``_REVERSAL`` match, the only crossover markers, contains one of these."""
+
+
+def _crossovers(sentence: str, offset: int, folded: str | None = None) -> list[Crossover]:
+    if not _mentions(folded, _CROSSOVER_WORDS):
+        return []
     markers: list[tuple[int, int, bool]] = []
     for match in _REVERSAL.finditer(sentence):
         markers.append((match.start(), match.end(), True))
@@ -711,7 +796,7 @@ def _crossovers(sentence: str, offset: int) -> list[Crossover]:
             if before:
                 last = before[-1]
                 gap = sentence[last.end() : start]
-                if len(gap) <= 80 and not _ORDINAL.search(gap) and not re.search(rf"\b{_NUM}\s*{_UNIT}\b", gap, re.I):
+                if len(gap) <= 80 and not _ORDINAL.search(gap) and not _ELAPSED_AMOUNT.search(gap):
                     at = _point_from(last, sentence, offset, last.start())
             if at is None:
                 following = _POINT_AFTER.match(sentence[end:])
@@ -731,35 +816,36 @@ def _crossovers(sentence: str, offset: int) -> list[Crossover]:
 
 # --- entry point ------------------------------------------------------------------------------
 
-# Words every match of the patterns of one kind contains, with the same flags (so the same
-# Unicode case rules) as those patterns.
-_ANY_CYCLE = re.compile(r"cycle", re.I).search
-_ANY_WASHOUT = re.compile(r"wash", re.I).search
-_ANY_CROSSOVER = re.compile(r"cross|revers|switch|swap|exchang|invert|interchang", re.I).search
-
 
 def extract_timing(text: str | None) -> ExtractedTiming:
     """All unambiguous timing statements of ``text`` (empty when there are none)."""
     if not text or not text.strip():
         return ExtractedTiming()
+    return _extract(text, _fold(text))
+
+
+def may_state_crossover(text: str | None) -> bool:
+    """A quick test for callers that only need crossovers: when false, ``extract_timing(text)`` finds none."""
+    return bool(text) and _mentions(_fold(text), _CROSSOVER_WORDS)
+
+
+def _extract(text: str, folded: str | None) -> ExtractedTiming:
+    """``extract_timing``, skipping the patterns whose words ``folded`` (``_fold(text)``) lacks; with
+    ``None``, every pattern runs on every sentence."""
     timepoints: list[Timepoint] = []
     repeats: list[Repeat] = []
     cycles: list[Cycle] = []
     washouts: list[Washout] = []
     crossovers: list[Crossover] = []
-    # Each of these patterns needs a word most texts lack; one search of the whole text per kind
-    # spares running its patterns on every sentence.
-    has_cycle, has_washout, has_crossover = _ANY_CYCLE(text), _ANY_WASHOUT(text), _ANY_CROSSOVER(text)
     for offset, sentence in _sentences(text):
-        timepoints.extend(_ordinal_timepoints(sentence, offset))
-        timepoints.extend(_anchored_elapsed(sentence, offset))
-        repeats.extend(_repeats(sentence, offset))
-        if has_cycle:
-            cycles.extend(_cycles(sentence, offset))
-        if has_washout:
-            washouts.extend(_washouts(sentence, offset))
-        if has_crossover:
-            crossovers.extend(_crossovers(sentence, offset))
+        # _fold keeps the length of the text, so the offsets hold in the folded copy
+        folded_sentence = None if folded is None else folded[offset : offset + len(sentence)]
+        timepoints.extend(_ordinal_timepoints(sentence, offset, folded_sentence))
+        timepoints.extend(_anchored_elapsed(sentence, offset, folded_sentence))
+        repeats.extend(_repeats(sentence, offset, folded_sentence))
+        cycles.extend(_cycles(sentence, offset, folded_sentence))
+        washouts.extend(_washouts(sentence, offset, folded_sentence))
+        crossovers.extend(_crossovers(sentence, offset, folded_sentence))
     return ExtractedTiming(
         timepoints=tuple(_dedupe_points(timepoints)),
         repeats=tuple(_dedupe(repeats)),

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import string
+import sys
+from collections.abc import Callable
+
 import pytest
 
 from mappings import timing
@@ -327,64 +332,111 @@ def test_unit_codes() -> None:
         unit_code("fortnight")
 
 
-@pytest.mark.parametrize(
-    "sentence",
-    [
-        "Drug A twice daily",
-        "3 times per week",
-        "five x a month",
-        "4 days per week",
-        "QD",
-        "given QOD",
-        "100 mg b.i.d.",
-        "q.d.",
-        "200 mg tid",
-        "Q 8 H",
-        "q12h",
-        "every 3 weeks",
-        "EVERY OTHER DAY",
-        "every 30 minutes",
-        "twice hourly",
-    ],
-)
-def test_the_quick_frequency_filter_lets_every_form_through(sentence: str) -> None:
-    patterns = (
-        timing._TIMES,
-        timing._DAYS_A_WEEK,
-        timing._ABBREV,
-        timing._ABBREV_LOWER,
-        timing._Q_INTERVAL,
-        timing._EVERY,
-    )
-    assert any(p.search(sentence) for p in patterns), "the example itself must be a frequency form"
-    assert timing._ANY_REPEAT(sentence)
+# --- keyword prefilters: they must never change a result ----------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kind", "sentence"),
-    [
-        ("cycle", "21-day cycles"),
-        ("cycle", "CYCLES OF 28 DAYS"),
-        ("cycle", "days 1 and 8 of each cycle, 21-day cycles"),
-        ("washout", "a 2-week washout"),
-        ("washout", "Wash-out period of 14 days"),
-        ("washout", "WASH OUT 7 days"),
-        ("crossover", "cross over at week 24"),
-        ("crossover", "Crossed-over to the other arm"),
-        ("crossover", "treatments will be reversed at week 24"),
-        ("crossover", "the groups are SWITCHED after 6 months"),
-        ("crossover", "interventions swapped"),
-        ("crossover", "arms exchanged"),
-        ("crossover", "order inverted"),
-        ("crossover", "sequences interchanged"),
-    ],
-)
-def test_the_whole_text_filters_let_every_form_through(kind: str, sentence: str) -> None:
-    extractor, quick = {
-        "cycle": (timing._cycles, timing._ANY_CYCLE),
-        "washout": (timing._washouts, timing._ANY_WASHOUT),
-        "crossover": (timing._crossovers, timing._ANY_CROSSOVER),
-    }[kind]
-    assert extractor(sentence, 0), "the example itself must be found by the extractor"
-    assert quick(sentence)
-    assert not quick("Participants receive drug A daily at week 0 and week 24.")
+def _words(words: tuple[str, ...]) -> Callable[[str | None], bool]:
+    assert all(word.isascii() and word.isalpha() and word.islower() for word in words)
+    return lambda folded: timing._mentions(folded, words)
+
+
+def _times_word(folded: str | None) -> bool:
+    return folded is None or timing._mentions(folded, timing._TIMES_WORDS) or timing._TIMES_X(folded) is not None
+
+
+# Each pattern with the test its prefilter makes on the _fold copy; every example matches the pattern.
+_PREFILTERED = [
+    (timing._ORDINAL, lambda folded: timing._ORDINAL_START(folded) is not None,
+     ["Day 1", "WEEKS 2 and 4", "month\t6", "year 2", "day ٣"]),
+    (timing._START_ANCHOR, timing._ANCHOR_WORDS,
+     [" after randomization", " Following the first dose", " from baseline", " post enrolment", " since inclusion"]),
+    (timing._TIMES, _times_word, ["Drug A twice daily", "3 times per week", "five x a month", "ONCE a year",
+                                  "thrice hourly", "2X/day", "3 x-daily"]),
+    (timing._TIMES, timing._TIMES_UNIT_WORDS, ["twice DAILY", "2 times a WEEK", "once Monthly", "twice hourly",
+                                               "once per year"]),
+    (timing._DAYS_A_WEEK, ("day",), ["4 days per week", "five DAYS a WEEK"]),
+    (timing._DAYS_A_WEEK, ("week",), ["4 days per week"]),
+    (timing._Q_INTERVAL, ("q",), ["Q 8 H", "q12h", "q3w"]),
+    (timing._EVERY, ("every",), ["every 3 weeks", "EVERY OTHER DAY", "every 30 minutes"]),
+    (timing._CYCLE_LENGTH, ("cycle",), ["21-day cycles", "CYCLES OF 28 DAYS"]),
+    (timing._WASHOUT_BEFORE, ("wash",), ["a 2-week washout", "7 days WASH OUT"]),
+    (timing._WASHOUT_AFTER, ("wash",), ["Wash-out period of 14 days", "WASH OUT 7 days"]),
+    (timing._CROSS, timing._CROSSOVER_WORDS, ["cross over", "Crossed-over", "CROSSOVER", "crossing over"]),
+    (timing._REVERSAL, timing._CROSSOVER_WORDS,
+     ["treatments will be reversed", "the groups are SWITCHED", "interventions swapped", "arms exchanged",
+      "order inverted", "sequences interchanged"]),
+]  # fmt: skip
+# The case-sensitive patterns: their words are looked for in the text as written.
+_PREFILTERED_AS_WRITTEN = [
+    (timing._ABBREV, timing._ABBREV_WORDS, ["QD", "given QOD", "BID", "TID", "QID", "100 mg b.i.d.", "t.i.d", "q.i.d",
+                                            "q.d."]),
+    (timing._ABBREV_LOWER, timing._ABBREV_LOWER_WORDS, ["200 mg tid", "2 tablets bid", "1 ml qid"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("pattern", "prefilter", "examples"), _PREFILTERED)
+def test_the_keyword_prefilters_let_every_form_through(
+    pattern: re.Pattern[str], prefilter: tuple[str, ...] | Callable[[str | None], bool], examples: list[str]
+) -> None:
+    passes = _words(prefilter) if isinstance(prefilter, tuple) else prefilter
+    for example in examples:
+        assert pattern.search(example), f"{example!r} must be an example of the pattern"
+        assert passes(timing._fold(example)), example
+    assert not passes(timing._fold("Participants receive 10 mg of drug A as an injection, next to the boxes."))
+
+
+@pytest.mark.parametrize(("pattern", "words", "examples"), _PREFILTERED_AS_WRITTEN)
+def test_the_case_sensitive_prefilters_let_every_form_through(pattern: re.Pattern[str], words: tuple[str, ...],
+                                                              examples: list[str]) -> None:  # fmt: skip
+    assert pattern.flags & re.IGNORECASE == 0
+    for example in examples:
+        assert pattern.search(example), f"{example!r} must be an example of the pattern"
+        assert timing._mentions(example, words), example
+    assert not timing._mentions("Participants receive 10 mg of drug A as an injection daily.", words)
+
+
+def test_folding_is_re_ignorecase_for_ascii_letters() -> None:
+    """Where ``re.I`` matches an ASCII letter in a character, ``_fold`` maps it to that letter, or the
+    character is one that turns the prefilters off; no other character changes length."""
+    every_character = "".join(map(chr, range(0x80, sys.maxunicode + 1)))
+    for letter in string.ascii_lowercase:
+        for char in re.findall(letter, every_character, re.I):
+            assert char.lower() == letter or char in timing._FOLD_UNSAFE, hex(ord(char))
+    changing = [char for char in every_character if len(char.lower()) != 1]
+    assert set(changing) <= set(timing._FOLD_UNSAFE)
+    # the prefilter regexes rely on these staying what they are
+    assert all(char.lower() == char for char in re.findall(r"\d", every_character))
+    assert all(re.fullmatch(r"\W", char.lower()) for char in re.findall(r"\W", every_character))
+    assert timing._fold("Crossover at Week 24") == "crossover at week 24"
+    assert timing._fold("µg twice daily ≥ 2 weeks") == "µg twice daily ≥ 2 weeks"
+    assert timing._fold("waſhout") is None  # re.I reads "wash"; lower() would not
+
+
+_PREFILTER_TEXTS = [
+    SEED_ARM,
+    "Experimental: drug given 2 x daily on Day 1 and DAY 8 (next: 3X/week), then 1 x a day from week 4 to week 8.",
+    "Participants received rituximab 1000 milligrams (mg), intravenously (IV), on Day 1 and Day 15.",
+    "At 6 months treatments will be reversed. The patient crosses over at 90 days.",
+    "Assessed at 4 and 8 weeks after randomization; crossover after 8 weeks of treatment.",
+    "Sunitinib will be given PO once daily on days 1-14 of each 21 day cycle, for a total of 4-6 cycles.",
+    "20ug/dose, BID for 7 days. Acamprosate 1998 mg tid. Q3W for 4 cycles, then every other week.",
+    "Radiotherapy 5 days a week for 5.6 weeks.\n\n- Peptide T 3 times a day for 6 months",
+    "There will be a WASHOUT period of at least 7 days between doses; a 4 week washout, then sildenafil.",
+    "Patients in the control group can crossover to the treatment group after 3-month follow-up",
+    "9 µg/kg by vein Days 1-5 of a 21 day cycle. Twice daily ≥ 2 weeks; crossover at week 24 after week 0.",
+]
+
+
+@pytest.mark.parametrize("text", _PREFILTER_TEXTS)
+def test_the_prefilters_do_not_change_results(text: str) -> None:
+    """The pair: with the prefilters, and with every pattern run on every sentence."""
+    assert timing._extract(text, None) == extract_timing(text)
+    assert extract_timing(text)
+    assert timing.may_state_crossover(text) or not timing._extract(text, None).crossovers
+
+
+def test_may_state_crossover() -> None:
+    assert timing.may_state_crossover(SEED_ARM)
+    assert timing.may_state_crossover("At 6 months treatments will be REVERSED.")
+    assert not timing.may_state_crossover("Drug A twice daily for 12 weeks, then a 2-week washout.")
+    assert not timing.may_state_crossover(None)
