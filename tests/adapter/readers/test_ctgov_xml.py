@@ -1043,3 +1043,17 @@ def test_corpus_retired_elements_land_in_the_record() -> None:
     assert (record.oversight.is_fda_regulated, record.oversight.is_section_801) == (True, True)
     assert record.design.endpoint_classification == "Efficacy Study"
     assert {o.safety_issue for o in record.outcomes} == {False}
+
+
+def test_pending_results_dates_may_carry_their_schema_type_attribute() -> None:
+    """public.xsd types them as variable_date_struct (optional ``type``): not an unmapped attribute."""
+    record = read(
+        '<pending_results><submitted type="Actual">May 1, 2019</submitted>'
+        '<returned type="Estimate" other="x">June 1, 2019</returned></pending_results>'
+    )
+    assert record.annotations is not None
+    assert [(e.type, e.date) for e in record.annotations.unposted_events] == [
+        ("RELEASE", "2019-05-01"),
+        ("RESET", "2019-06-01"),
+    ]
+    assert record.unmapped == ["pending_results/returned/@other"]
