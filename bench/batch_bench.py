@@ -253,7 +253,8 @@ def profile(records: list[tuple[str, bytes]], fhir_version: str) -> list[tuple[s
             resources += timed("map Practitioner", to_fhir_practitioners, record)
             resources += timed("map PractitionerRole", to_fhir_practitioner_roles, record)
             if fhir_version == "4.0":
-                resources = timed("R5 -> R4 conversion", to_r4, resources)
+                # In place, as the pipeline does: the R5 set is not used again.
+                resources = timed("R5 -> R4 conversion", lambda rs=resources: to_r4(rs, in_place=True))
             timed("serialise (orjson)", lambda rs=resources: [orjson.dumps(r) for r in rs])
             if index % every == 0:
                 sampled += 1
