@@ -179,10 +179,13 @@ BUILT_CLEAN = frozenset(
         "phase",
         "studyDesign",
         "focus",
+        "condition",
         "keyword",
         "region",
         "period",
         "site",
+        "note",
+        "classifier",
         "associatedParty",
         "progressStatus",
         "whyStopped",
@@ -445,26 +448,35 @@ def _registration(activity: dict[str, Any], actual: bool | None, date: str | Non
     return {"url": STUDY_REGISTRATION_EXTENSION, "extension": parts}
 
 
+@cache
+def _registration_milestones() -> tuple[tuple[str, str, str, str | None, str | None], ...]:
+    """The status fields with a registration activity code, in the table's order: field, code and
+    display, then the field and text of the uncoded event recorded right after it (if any)."""
+    after = {row["after"]: (field, row["display"]) for field, row in table("registry_event")["status_dates"].items()}
+    return tuple(
+        (field, row["code"], row["display"], *after.get(field, (None, None)))
+        for field, row in table("registration_activity").items()
+        if field != "primary_completion"  # a progressStatus entry, not a registry milestone
+    )
+
+
 def _registration_extensions(record: TrialRecord) -> list[dict[str, Any]]:
     out = []
     events = table("registry_event")
-    text_only = {row["after"]: (field, row) for field, row in events["status_dates"].items()}
-    for field, row in table("registration_activity").items():
-        if field == "primary_completion":
-            continue
-        value = getattr(record.status, field)
+    status = record.status
+    for field, code, display, extra, extra_display in _registration_milestones():
+        value = getattr(status, field)
         if value is not None:
             if isinstance(value, DateStruct):
                 date, actual = value.date, _actual(value)
             else:
                 # Submission, QC and verification dates are only ever recorded after the fact.
                 date, actual = value, True
-            out.append(_registration(concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"])), actual, date))
-        if field in text_only:
-            extra, extra_row = text_only[field]
-            extra_date = getattr(record.status, extra)
+            out.append(_registration(concept(coding(REGISTRATION_ACTIVITY, code, display)), actual, date))
+        if extra is not None:
+            extra_date = getattr(status, extra)
             if extra_date is not None:
-                out.append(_registration(concept(text=extra_row["display"]), True, extra_date))
+                out.append(_registration(concept(text=extra_display), True, extra_date))
     annotations = record.annotations
     if annotations is not None:
         rows = events["UnpostedEventType"]
@@ -559,21 +571,32 @@ def _matched(
     """Concepts for registry texts (with the MeSH codings whose term equals one of their names), and unmatched MeSH."""
     used: set[int] = set()
     out = []
+    # Each term folded once rather than once per text (records list dozens of both).
+    folded = [m.term.casefold() for m in meshes]
     for text, names in texts:
-        keys = {n.casefold() for n in names}
-        hits = [i for i, m in enumerate(meshes) if m.term.casefold() in keys]
-        used.update(hits)
-        out.append(concept(*(coding(MESH, meshes[i].id, meshes[i].term) for i in hits if meshes[i].id), text=text))
-    return out, [m for i, m in enumerate(meshes) if i not in used]
+        hits = []
+        if folded:
+            keys = {n.casefold() for n in names}
+            hits = [i for i, term in enumerate(folded) if term in keys]
+        if hits:
+            used.update(hits)
+            codings = [coding(MESH, meshes[i].id, meshes[i].term) for i in hits if meshes[i].id]
+            out.append(concept(*codings, text=text))
+        else:
+            out.append(concept(text=text))
+    return out, [m for i, m in enumerate(meshes) if i not in used] if used else list(meshes)
 
 
 def condition_coding(code: ConditionCode) -> dict[str, str]:
     """A registry condition code as a Coding in its terminology (``condition_code_system.json``)."""
     row = table("condition_code_system")["systems"].get(code.system)
-    out = {"system": row["system"] if row else code.system}
+    system = row["system"] if row else code.system
+    # Empty when the record gives no system, code, version or display: concept() leaves it out then.
+    out = {"system": system} if system else {}
     if code.version:
         out["version"] = code.version
-    out["code"] = code.code
+    if code.code:
+        out["code"] = code.code
     if code.display:
         out["display"] = code.display
     return out
@@ -591,14 +614,16 @@ def _conditions(record: TrialRecord) -> list[dict[str, Any]]:
         hits = codes_by_text.get(text.casefold(), [])
         if hits:
             used.update(hits)
-            entry["coding"] = [*entry.get("coding", []), *(condition_coding(record.condition_codes[i]) for i in hits)]
+            codings = [c for c in (condition_coding(record.condition_codes[i]) for i in hits) if c]
+            if codings:
+                entry["coding"] = [*entry.get("coding", []), *codings]
     standalone = [
         concept(condition_coding(code), text=code.display)
         for index, code in enumerate(record.condition_codes)
         if index not in used
     ]
     # ClinicalTrials.gov indexes the conditions with MeSH; a term naming none of them is still a condition term.
-    return matched + standalone + [_mesh_concept(m) for m in rest]
+    return [entry for entry in (*matched, *standalone, *map(_mesh_concept, rest)) if entry]
 
 
 def _focus(record: TrialRecord) -> list[dict[str, Any]]:
@@ -676,7 +701,12 @@ def _flag(label: str, value: bool | None, *codings: dict[str, str] | None) -> di
     return concept(*(codings if value else ()), text=f"{label}: {_yes_no(value)}")
 
 
-def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
+def _labelled(label: str, value: str) -> dict[str, Any]:
+    """A text-only concept ``label: value``; stripped, as the value can be an empty record string."""
+    return concept(text=f"{label}: {value}".strip())
+
+
+def _classifiers(record: TrialRecord) -> list[dict[str, Any]]:
     status, design, oversight = record.status, record.design, record.oversight
     out: list[dict[str, Any] | None] = []
     if oversight is not None:
@@ -699,7 +729,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
             _flag("FDA regulated (legacy flag, before the drug/device split)", oversight.is_fda_regulated),
             _flag("Applicable clinical trial under FDAAA section 801 (legacy flag)", oversight.is_section_801),
         ]
-        out += [concept(text=f"Oversight authority: {authority}") for authority in oversight.authorities]
+        out += [_labelled("Oversight authority", authority) for authority in oversight.authorities]
     out += [
         _flag("Delayed posting requested", status.delayed_posting),
         _flag("Results submission waived", status.results_waived),
@@ -714,7 +744,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
         out.append(_flag("Expanded access available", expanded.has_expanded_access))
     types = table("expanded_access_type")
     out += [
-        concept(text=f"Expanded access type: {types[t]['display'] if t in types else t}")
+        _labelled("Expanded access type", types[t]["display"] if t in types else t)
         for t in design.expanded_access_types
     ]
     if design.number_of_arms is not None:
@@ -724,7 +754,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
     if design.expanded_access_pointer_count is not None:
         count = design.expanded_access_pointer_count
         out.append(concept(text=f"Study records naming this expanded access record: {count}"))
-    out += [concept(text=f"Therapeutic area: {area}") for area in record.therapeutic_areas]
+    out += [_labelled("Therapeutic area", area) for area in record.therapeutic_areas]
     if design.enrollment_count is not None and design.enrollment_type not in _DATE_TYPE_ACTUAL:
         suffix = f"type {design.enrollment_type}" if design.enrollment_type else "actual/estimated not stated"
         out.append(concept(text=f"Enrollment: {design.enrollment_count} ({suffix})"))
@@ -738,7 +768,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
             )
         )
     out += _ipd_classifiers(record)
-    return out
+    return [entry for entry in out if entry is not None]
 
 
 def _ipd_classifiers(record: TrialRecord) -> list[dict[str, Any]]:
@@ -760,13 +790,14 @@ def _ipd_classifiers(record: TrialRecord) -> list[dict[str, Any]]:
         out.append(
             concept(
                 ctgov_coding("IpdSharingInfoType", info, row["display"]) if row else None,
-                text=f"IPD sharing supporting information: {row['display'] if row else info}",
+                # .strip(): an empty info type would leave the text ending in a space.
+                text=f"IPD sharing supporting information: {row['display'] if row else info}".strip(),
             )
         )
     return out
 
 
-def _notes(record: TrialRecord) -> list[str | None]:
+def _notes(record: TrialRecord) -> list[str]:
     design, ipd = record.design, record.ipd_sharing
     texts: list[tuple[str, str | None]] = [
         ("Intervention model description", design.intervention_model_description),
@@ -791,7 +822,8 @@ def _notes(record: TrialRecord) -> list[str | None]:
         texts += [("FDAAA 801 violation event", _violation_text(event)) for event in annotations.violation_events]
     if record.unmapped:
         texts.append(("Registry fields the reader did not map", "; ".join(record.unmapped)))
-    return [f"{label}: {text}" if text else None for label, text in texts]
+    # Stripped: a text joined from record strings ends in a space when the last one is empty.
+    return [f"{label}: {text}".strip() for label, text in texts if text]
 
 
 def _violation_text(event: ViolationEvent) -> str:
