@@ -1153,3 +1153,33 @@ def test_compact_resource_keeps_built_clean_elements_whole_and_compacts_the_rest
     resource = {"a": " x ", "b": [], "c": {"d": None, "e": [" "]}, "f": [{"g": 1}], "h": [], "i": None}
     assert compact_resource(resource, frozenset({"f", "h"})) == {"a": "x", "f": [{"g": 1}]}
     assert compact_resource(resource) == {"a": "x", "f": [{"g": 1}]}
+
+
+REGISTRY_ID_EXAMPLES = (
+    *("NCT01234567", "CTIS2023-512345-12-00", "2023-512345-12-00", "EUCTR2010-012345-12-GB", "2010-012345-12-3RD"),
+    *("2010-012345-12", "ISRCTN12345678", "DRKS00012345", "ChiCTR2000012345", "ChiCTR-IOR-12345678"),
+    *("JPRN-UMIN000012345", "UMIN000012345", "jRCTs031190001", "JapicCTI-123456", "JMA-IIA00123", "C000000123"),
+    *("KCT0001234", "NL-OMON12345", "NTR1234", "NL1234", "NL12345.078.12", "ACTRN12612000123456"),
+    *("ACTRN12612000123456p", "CTRI/2020/01/012345", "IRCT20100101123456N1", "PACTR202001123456789"),
+    *("RBR-abc123", "RPCEC00000123", "PER-123-12", "SLCTR/2020/012", "TCTR20200101001", "LBCTR2020012345"),
+    *("ITMCTR2020123456", "U1111-1234-5678", "", "2011-001", "NCT0123456", "NCT012345678", "EUCTR", "JPRN-"),
+)
+
+
+def test_one_pass_registry_match_agrees_with_trying_each_pattern():
+    """``registry_of`` matches all registry patterns in one alternation: the same entry as trying them in turn."""
+    import re
+
+    from mappings.codes import table
+
+    patterns = [(re.compile(entry["id_regex"]), entry) for entry in table("registries").values()]
+    values = set(REGISTRY_ID_EXAMPLES)
+    for record in [*_fixture_records(), _maximal_record()]:
+        values |= {record.registry_id, *record.id_aliases, *(i.id for i in record.secondary_ids)}
+    hit = set()
+    for value in sorted(values):
+        expected = next((entry for pattern, entry in patterns if pattern.match(value)), None)
+        assert rs.registry_of(value)[0] == expected, value
+        if expected is not None:
+            hit.add(expected["system"])
+    assert hit == {entry["system"] for entry in table("registries").values()}  # every alternative tried
