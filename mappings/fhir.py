@@ -99,9 +99,12 @@ def coding(system: str, code: str, display: str | None = None) -> dict[str, str]
 
 def concept(*codings: dict[str, str] | None, text: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    kept = [c for c in codings if c]
-    if kept:
-        out["coding"] = kept
+    # Called for nearly every concept of every resource: text-only concepts skip the filtering,
+    # and filter(None, ...) drops the absent codings without a Python-level loop.
+    if codings:
+        kept = list(filter(None, codings))
+        if kept:
+            out["coding"] = kept
     if text:
         out["text"] = text
     return out

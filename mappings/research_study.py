@@ -46,6 +46,7 @@ from typing import Any
 from adapter.record import (
     ConditionCode,
     DateStruct,
+    Document,
     Identifier,
     MeshTerm,
     Objective,
@@ -139,11 +140,12 @@ def to_fhir_research_study(record: TrialRecord) -> dict[str, Any]:
         "primaryPurposeType": _primary_purpose(record.design.primary_purpose),
         "phase": _phase(record.design.phases),
         "studyDesign": _study_design(record),
-        "focus": [{"concept": c} for c in _focus(record)],
+        "focus": [{"concept": c} for c in _focus(record) if c],
         "condition": _conditions(record),
         "keyword": _keywords(record),
-        "region": [_country(name) for name in record.location_countries]
-        + [concept(text=name) for name in record.location_regions],
+        # An empty name would give an empty concept (a country name only yields a code when the table knows it).
+        "region": [_country(name) for name in record.location_countries if name]
+        + [concept(text=name) for name in record.location_regions if name],
         "descriptionSummary": record.brief_summary,
         "description": record.detailed_description,
         "period": _period(
@@ -160,15 +162,46 @@ def to_fhir_research_study(record: TrialRecord) -> dict[str, Any]:
         "whyStopped": concept(text=status.why_stopped) if status.why_stopped else None,
         "recruitment": _recruitment(record),
         "comparisonGroup": _comparison_groups(record),
-        "objective": [_objective(objective) for objective in record.objectives],
-        "outcomeMeasure": [_outcome_measure(outcome) for outcome in record.outcomes],
+        "objective": [objective for objective in map(_objective, record.objectives) if objective],
+        "outcomeMeasure": [measure for measure in map(_outcome_measure, record.outcomes) if measure],
     }
     return compact_resource(resource, BUILT_CLEAN)
 
 
-BUILT_CLEAN = frozenset({"extension", "site"})
-"""Elements whose builders emit no empty value (``_registration`` and ``reference`` leave absent
-parts out, record strings are already stripped): compaction keeps or drops them whole."""
+BUILT_CLEAN = frozenset(
+    {
+        "extension",
+        "identifier",
+        "label",
+        "protocol",
+        "relatedArtifact",
+        "primaryPurposeType",
+        "phase",
+        "studyDesign",
+        "focus",
+        "condition",
+        "keyword",
+        "region",
+        "period",
+        "site",
+        "note",
+        "classifier",
+        "associatedParty",
+        "progressStatus",
+        "whyStopped",
+        "recruitment",
+        "comparisonGroup",
+        "objective",
+        "outcomeMeasure",
+    }
+)
+"""Elements whose builders emit no empty value: compaction keeps or drops them whole.
+
+Their builders leave out every part that would be empty (``None``, ``""``, ``[]``, ``{}``) rather
+than have compaction find it: record strings are stripped by the model but may be ``""``, so each
+one is tested before it is used alone, and texts built around one never end in the space before
+an empty value.  Code-table strings are never empty or padded (a test checks the tables).
+``test_elements_built_clean_need_no_compaction`` holds the builders to it on awkward records."""
 
 
 # --- identity -------------------------------------------------------------------------------
@@ -198,6 +231,21 @@ def _registry_patterns() -> dict[str, tuple[re.Pattern[str], dict[str, Any]]]:
     return {key: (re.compile(entry["id_regex"]), entry) for key, entry in table("registries").items()}
 
 
+@cache
+def _any_registry_pattern() -> tuple[re.Pattern[str], dict[str, dict[str, Any]]]:
+    """All registries' id patterns as one alternation, in table order, each alternative a group named
+    after its entry; and the entries by group name.
+
+    Most secondary ids match no registry, and one pass of the regex engine over the alternation costs
+    a fraction of trying two dozen patterns in turn.  ``match`` tries the alternatives in order and
+    the patterns are anchored and free of backreferences and flags, so the alternative that matches is
+    the first pattern that would match alone (a test compares the two); the outer group closes last,
+    so ``lastgroup`` names it."""
+    entries = {f"registry{index}": entry for index, entry in enumerate(table("registries").values())}
+    alternation = "|".join(f"(?P<{name}>{entry['id_regex']})" for name, entry in entries.items())
+    return re.compile(alternation), entries
+
+
 def _recognised_id_type(value: str) -> str | None:
     """The SecondaryIdType whose number format ``value`` has (used only when the registry gave no type)."""
     return next((key for key, pattern in _id_type_patterns() if pattern.match(value)), None)
@@ -206,10 +254,11 @@ def _recognised_id_type(value: str) -> str | None:
 def registry_of(value: str, family: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """The ``registries`` table entry for an id (its family first, else the first id pattern it matches)
     and the registry's own form of the number (WHO ICTRP's prefix such as ``CTIS`` or ``JPRN-`` removed)."""
-    registries = _registry_patterns()
-    pattern, entry = registries.get(family or "", (None, None))
+    pattern, entry = _registry_patterns().get(family or "", (None, None))
     if pattern is None or not pattern.match(value):
-        entry = next((e for p, e in registries.values() if p.match(value)), None)
+        any_registry, entries = _any_registry_pattern()
+        match = any_registry.match(value)
+        entry = entries[match.lastgroup] if match and match.lastgroup else None
     if entry is None:
         return None, value
     prefix = entry.get("ictrp_prefix")
@@ -219,7 +268,12 @@ def registry_of(value: str, family: str | None = None) -> tuple[dict[str, Any] |
 def _registry_identifiers(record: TrialRecord, value: str, use: str) -> list[dict[str, Any]]:
     entry, own = registry_of(value, record.source.registry)
     if entry is None:
-        return [{"use": use, "value": value, "assigner": {"display": record.source.registry}}]
+        identifier: dict[str, Any] = {"use": use}
+        if value:
+            identifier["value"] = value
+        if record.source.registry:
+            identifier["assigner"] = {"display": record.source.registry}
+        return [identifier]
     out = [{"use": use, "system": entry["system"], "value": own, "assigner": {"display": entry["display"]}}]
     if own != value:
         # The WHO ICTRP TrialID (registry number with ICTRP's prefix) is how ICTRP users know the trial.
@@ -254,12 +308,13 @@ def _secondary_identifier(secondary: Identifier) -> dict[str, Any]:
         type_concept = concept(text=given or "Secondary ID")
     system = registry["system"] if registry else (row["system"] if row else None)
     assigner = secondary.domain or (registry["display"] if registry else None) or (row["assigner"] if row else None)
-    identifier = {
-        "type": type_concept,
-        "system": system,
-        "value": own,
-        "assigner": {"display": assigner} if assigner else None,
-    }
+    identifier: dict[str, Any] = {"type": type_concept}
+    if system:
+        identifier["system"] = system
+    if own:
+        identifier["value"] = own
+    if assigner:
+        identifier["assigner"] = {"display": assigner}
     if own != secondary.id:
         identifier["type"] = concept(
             *type_concept.get("coding", []), text=f"{type_concept['text']}; written {secondary.id}"
@@ -277,16 +332,17 @@ def _identifiers(record: TrialRecord) -> list[dict[str, Any]]:
         details = [row["display"] if row else org_id.type, f"domain {org_id.domain}" if org_id.domain else None]
         shown = ", ".join(d for d in details if d)
         label = "Organization's unique protocol ID" + (f" ({shown})" if shown else "")
-        out.append(
-            {
-                "type": concept(
-                    ctgov_coding("OrgStudyIdType", org_id.type, row["display"]) if row and org_id.type else None,
-                    text=label,
-                ),
-                "value": org_id.id,
-                "assigner": _organization_reference(record.organization.name) if record.organization else None,
-            }
-        )
+        identifier: dict[str, Any] = {
+            "type": concept(
+                ctgov_coding("OrgStudyIdType", org_id.type, row["display"]) if row and org_id.type else None,
+                text=label,
+            )
+        }
+        if org_id.id:
+            identifier["value"] = org_id.id
+        if record.organization:
+            identifier["assigner"] = _organization_reference(record.organization.name)
+        out.append(identifier)
     out += [_secondary_identifier(secondary) for secondary in record.secondary_ids]
     return out
 
@@ -315,11 +371,16 @@ def _in_order(start: str, end: str) -> bool:
     return start[:size] <= end[:size]
 
 
-def _period(start: str | None, end: str | None) -> dict[str, str] | None:
+def _period(start: str | None, end: str | None) -> dict[str, str]:
     if start and end and not _in_order(start, end):
         # An inverted pair would break per-1; the end date still lands in progressStatus.
         return {"start": start}
-    return {"start": start, "end": end} if start or end else None
+    period = {}
+    if start:
+        period["start"] = start
+    if end:
+        period["end"] = end
+    return period
 
 
 def status_concept(value: str) -> dict[str, Any]:
@@ -350,44 +411,46 @@ def _status_display(code: str) -> str:
     return displays[code]
 
 
+def _progress(state: dict[str, Any], actual: bool | None, period: dict[str, str] | None = None) -> dict[str, Any]:
+    entry = {"state": state}
+    if actual is not None:
+        entry["actual"] = actual
+    if period:
+        entry["period"] = period
+    return entry
+
+
+def _overall_study() -> dict[str, Any]:
+    # A new concept per entry: the R4 conversion rewrites codings in place.
+    return concept(coding(RESEARCH_STUDY_STATUS, "overall-study", "Overall study"), text="Overall study")
+
+
 def _progress_status(record: TrialRecord) -> list[dict[str, Any]]:
     status = record.status
     out: list[dict[str, Any]] = []
     if status.overall_status:
         # UNKNOWN is the registry's verdict that the status is no longer known: not an actual state.
-        out.append(
-            {
-                "state": status_concept(status.overall_status),
-                "actual": None if status.overall_status == "UNKNOWN" else True,
-            }
-        )
+        actual = None if status.overall_status == "UNKNOWN" else True
+        out.append(_progress(status_concept(status.overall_status), actual))
     if status.last_known_status:
-        out.append(
-            {
-                "state": status_concept(status.last_known_status),
-                "actual": True,
-                "period": {"end": status.status_verified_date},
-            }
-        )
-    overall = concept(coding(RESEARCH_STUDY_STATUS, "overall-study", "Overall study"), text="Overall study")
+        verified = status.status_verified_date
+        out.append(_progress(status_concept(status.last_known_status), True, {"end": verified} if verified else None))
     start, completion = status.start, status.completion
     if start and completion and _actual(start) == _actual(completion) and _in_order(start.date, completion.date):
-        out.append(
-            {"state": overall, "actual": _actual(start), "period": {"start": start.date, "end": completion.date}}
-        )
+        out.append(_progress(_overall_study(), _actual(start), {"start": start.date, "end": completion.date}))
     else:
         if start:
-            out.append({"state": overall, "actual": _actual(start), "period": {"start": start.date}})
+            out.append(_progress(_overall_study(), _actual(start), {"start": start.date}))
         if completion:
-            out.append({"state": overall, "actual": _actual(completion), "period": {"end": completion.date}})
+            out.append(_progress(_overall_study(), _actual(completion), {"end": completion.date}))
     if status.primary_completion:
         row = table("registration_activity")["primary_completion"]
         out.append(
-            {
-                "state": concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"]), text="Primary completion"),
-                "actual": _actual(status.primary_completion),
-                "period": {"end": status.primary_completion.date},
-            }
+            _progress(
+                concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"]), text="Primary completion"),
+                _actual(status.primary_completion),
+                {"end": status.primary_completion.date},
+            )
         )
     return out
 
@@ -401,33 +464,43 @@ def _registration(activity: dict[str, Any], actual: bool | None, date: str | Non
     return {"url": STUDY_REGISTRATION_EXTENSION, "extension": parts}
 
 
+@cache
+def _registration_milestones() -> tuple[tuple[str, str, str, str | None, str | None], ...]:
+    """The status fields with a registration activity code, in the table's order: field, code and
+    display, then the field and text of the uncoded event recorded right after it (if any)."""
+    after = {row["after"]: (field, row["display"]) for field, row in table("registry_event")["status_dates"].items()}
+    return tuple(
+        (field, row["code"], row["display"], *after.get(field, (None, None)))
+        for field, row in table("registration_activity").items()
+        if field != "primary_completion"  # a progressStatus entry, not a registry milestone
+    )
+
+
 def _registration_extensions(record: TrialRecord) -> list[dict[str, Any]]:
     out = []
     events = table("registry_event")
-    text_only = {row["after"]: (field, row) for field, row in events["status_dates"].items()}
-    for field, row in table("registration_activity").items():
-        if field == "primary_completion":
-            continue
-        value = getattr(record.status, field)
+    status = record.status
+    for field, code, display, extra, extra_display in _registration_milestones():
+        value = getattr(status, field)
         if value is not None:
             if isinstance(value, DateStruct):
                 date, actual = value.date, _actual(value)
             else:
                 # Submission, QC and verification dates are only ever recorded after the fact.
                 date, actual = value, True
-            out.append(_registration(concept(coding(REGISTRATION_ACTIVITY, row["code"], row["display"])), actual, date))
-        if field in text_only:
-            extra, extra_row = text_only[field]
-            extra_date = getattr(record.status, extra)
+            out.append(_registration(concept(coding(REGISTRATION_ACTIVITY, code, display)), actual, date))
+        if extra is not None:
+            extra_date = getattr(status, extra)
             if extra_date is not None:
-                out.append(_registration(concept(text=extra_row["display"]), True, extra_date))
+                out.append(_registration(concept(text=extra_display), True, extra_date))
     annotations = record.annotations
     if annotations is not None:
         rows = events["UnpostedEventType"]
         for event in annotations.unposted_events:
             row = rows.get(event.type)
             if row is None:
-                activity = concept(text=f"Unposted results event: {event.type}")
+                # .strip(): an empty event type would leave the text ending in a space.
+                activity = concept(text=f"Unposted results event: {event.type}".strip())
             else:
                 activity = concept(
                     coding(REGISTRATION_ACTIVITY, row["code"], _activity_display(row["code"])) if row["code"] else None,
@@ -504,6 +577,7 @@ def _study_design(record: TrialRecord) -> list[dict[str, Any]]:
 
 
 def _mesh_concept(term: MeshTerm) -> dict[str, Any]:
+    """The term as a concept (empty when the record gives neither id nor term text)."""
     return concept(coding(MESH, term.id, term.term) if term.id else None, text=term.term)
 
 
@@ -513,21 +587,32 @@ def _matched(
     """Concepts for registry texts (with the MeSH codings whose term equals one of their names), and unmatched MeSH."""
     used: set[int] = set()
     out = []
+    # Each term folded once rather than once per text (records list dozens of both).
+    folded = [m.term.casefold() for m in meshes]
     for text, names in texts:
-        keys = {n.casefold() for n in names}
-        hits = [i for i, m in enumerate(meshes) if m.term.casefold() in keys]
-        used.update(hits)
-        out.append(concept(*(coding(MESH, meshes[i].id, meshes[i].term) for i in hits if meshes[i].id), text=text))
-    return out, [m for i, m in enumerate(meshes) if i not in used]
+        hits = []
+        if folded:
+            keys = {n.casefold() for n in names}
+            hits = [i for i, term in enumerate(folded) if term in keys]
+        if hits:
+            used.update(hits)
+            codings = [coding(MESH, meshes[i].id, meshes[i].term) for i in hits if meshes[i].id]
+            out.append(concept(*codings, text=text))
+        else:
+            out.append(concept(text=text))
+    return out, [m for i, m in enumerate(meshes) if i not in used] if used else list(meshes)
 
 
 def condition_coding(code: ConditionCode) -> dict[str, str]:
     """A registry condition code as a Coding in its terminology (``condition_code_system.json``)."""
     row = table("condition_code_system")["systems"].get(code.system)
-    out = {"system": row["system"] if row else code.system}
+    system = row["system"] if row else code.system
+    # Empty when the record gives no system, code, version or display: concept() leaves it out then.
+    out = {"system": system} if system else {}
     if code.version:
         out["version"] = code.version
-    out["code"] = code.code
+    if code.code:
+        out["code"] = code.code
     if code.display:
         out["display"] = code.display
     return out
@@ -545,14 +630,16 @@ def _conditions(record: TrialRecord) -> list[dict[str, Any]]:
         hits = codes_by_text.get(text.casefold(), [])
         if hits:
             used.update(hits)
-            entry["coding"] = [*entry.get("coding", []), *(condition_coding(record.condition_codes[i]) for i in hits)]
+            codings = [c for c in (condition_coding(record.condition_codes[i]) for i in hits) if c]
+            if codings:
+                entry["coding"] = [*entry.get("coding", []), *codings]
     standalone = [
         concept(condition_coding(code), text=code.display)
         for index, code in enumerate(record.condition_codes)
         if index not in used
     ]
     # ClinicalTrials.gov indexes the conditions with MeSH; a term naming none of them is still a condition term.
-    return matched + standalone + [_mesh_concept(m) for m in rest]
+    return [entry for entry in (*matched, *standalone, *map(_mesh_concept, rest)) if entry]
 
 
 def _focus(record: TrialRecord) -> list[dict[str, Any]]:
@@ -588,8 +675,8 @@ def _keywords(record: TrialRecord) -> list[dict[str, Any]]:
     # MeSH ancestors are ClinicalTrials.gov's search aids (broader terms), which is what keyword is for.
     ancestors = _unique_mesh([*record.condition_mesh_ancestors, *record.intervention_mesh_ancestors])
     return (
-        [concept(text=k) for k in record.keywords]
-        + [_mesh_concept(m) for m in ancestors]
+        [concept(text=k) for k in record.keywords if k]
+        + [term for term in map(_mesh_concept, ancestors) if term]
         + _system_organ_classes(record)
     )
 
@@ -630,7 +717,12 @@ def _flag(label: str, value: bool | None, *codings: dict[str, str] | None) -> di
     return concept(*(codings if value else ()), text=f"{label}: {_yes_no(value)}")
 
 
-def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
+def _labelled(label: str, value: str) -> dict[str, Any]:
+    """A text-only concept ``label: value``; stripped, as the value can be an empty record string."""
+    return concept(text=f"{label}: {value}".strip())
+
+
+def _classifiers(record: TrialRecord) -> list[dict[str, Any]]:
     status, design, oversight = record.status, record.design, record.oversight
     out: list[dict[str, Any] | None] = []
     if oversight is not None:
@@ -653,7 +745,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
             _flag("FDA regulated (legacy flag, before the drug/device split)", oversight.is_fda_regulated),
             _flag("Applicable clinical trial under FDAAA section 801 (legacy flag)", oversight.is_section_801),
         ]
-        out += [concept(text=f"Oversight authority: {authority}") for authority in oversight.authorities]
+        out += [_labelled("Oversight authority", authority) for authority in oversight.authorities]
     out += [
         _flag("Delayed posting requested", status.delayed_posting),
         _flag("Results submission waived", status.results_waived),
@@ -668,7 +760,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
         out.append(_flag("Expanded access available", expanded.has_expanded_access))
     types = table("expanded_access_type")
     out += [
-        concept(text=f"Expanded access type: {types[t]['display'] if t in types else t}")
+        _labelled("Expanded access type", types[t]["display"] if t in types else t)
         for t in design.expanded_access_types
     ]
     if design.number_of_arms is not None:
@@ -678,7 +770,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
     if design.expanded_access_pointer_count is not None:
         count = design.expanded_access_pointer_count
         out.append(concept(text=f"Study records naming this expanded access record: {count}"))
-    out += [concept(text=f"Therapeutic area: {area}") for area in record.therapeutic_areas]
+    out += [_labelled("Therapeutic area", area) for area in record.therapeutic_areas]
     if design.enrollment_count is not None and design.enrollment_type not in _DATE_TYPE_ACTUAL:
         suffix = f"type {design.enrollment_type}" if design.enrollment_type else "actual/estimated not stated"
         out.append(concept(text=f"Enrollment: {design.enrollment_count} ({suffix})"))
@@ -692,7 +784,7 @@ def _classifiers(record: TrialRecord) -> list[dict[str, Any] | None]:
             )
         )
     out += _ipd_classifiers(record)
-    return out
+    return [entry for entry in out if entry is not None]
 
 
 def _ipd_classifiers(record: TrialRecord) -> list[dict[str, Any]]:
@@ -714,13 +806,14 @@ def _ipd_classifiers(record: TrialRecord) -> list[dict[str, Any]]:
         out.append(
             concept(
                 ctgov_coding("IpdSharingInfoType", info, row["display"]) if row else None,
-                text=f"IPD sharing supporting information: {row['display'] if row else info}",
+                # .strip(): an empty info type would leave the text ending in a space.
+                text=f"IPD sharing supporting information: {row['display'] if row else info}".strip(),
             )
         )
     return out
 
 
-def _notes(record: TrialRecord) -> list[str | None]:
+def _notes(record: TrialRecord) -> list[str]:
     design, ipd = record.design, record.ipd_sharing
     texts: list[tuple[str, str | None]] = [
         ("Intervention model description", design.intervention_model_description),
@@ -745,7 +838,8 @@ def _notes(record: TrialRecord) -> list[str | None]:
         texts += [("FDAAA 801 violation event", _violation_text(event)) for event in annotations.violation_events]
     if record.unmapped:
         texts.append(("Registry fields the reader did not map", "; ".join(record.unmapped)))
-    return [f"{label}: {text}" if text else None for label, text in texts]
+    # Stripped: a text joined from record strings ends in a space when the last one is empty.
+    return [f"{label}: {text}".strip() for label, text in texts if text]
 
 
 def _violation_text(event: ViolationEvent) -> str:
@@ -790,75 +884,87 @@ def _org_type_display(code: str) -> str:
     return {"nih": "NIH", "fda": "FDA", "government": "Government", "industry": "Industry"}[code]
 
 
+def _party(
+    name: str | None, role: dict[str, Any], classifiers: list[dict[str, Any]], party: dict[str, str] | None
+) -> dict[str, Any]:
+    """An ``associatedParty`` entry (``role`` is never empty; the other parts are left out when empty)."""
+    entry = {"name": name} if name else {}
+    entry["role"] = role
+    if classifiers:
+        entry["classifier"] = classifiers
+    if party:
+        entry["party"] = party
+    return entry
+
+
 def _associated_parties(record: TrialRecord) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     sponsor_names = set()
     if record.lead_sponsor is not None:
-        sponsor_names.add(ids.normalize_name(record.lead_sponsor.name))
+        sponsor = record.lead_sponsor
+        sponsor_names.add(ids.normalize_name(sponsor.name))
         out.append(
-            {
-                "name": record.lead_sponsor.name,
-                "role": _role("lead-sponsor"),
-                "classifier": _agency_classifiers(record.lead_sponsor.agency_class),
-                "party": _organization_reference(record.lead_sponsor.name),
-            }
+            _party(
+                sponsor.name,
+                _role("lead-sponsor"),
+                _agency_classifiers(sponsor.agency_class),
+                _organization_reference(sponsor.name),
+            )
         )
     for collaborator in record.collaborators:
         sponsor_names.add(ids.normalize_name(collaborator.name))
         out.append(
-            {
-                "name": collaborator.name,
-                "role": _role("collaborator"),
-                "classifier": _agency_classifiers(collaborator.agency_class),
-                "party": _organization_reference(collaborator.name),
-            }
+            _party(
+                collaborator.name,
+                _role("collaborator"),
+                _agency_classifiers(collaborator.agency_class),
+                _organization_reference(collaborator.name),
+            )
         )
     for funder in record.funders:
         out.append(
-            {
-                "name": funder.name,
-                "role": _role("funding-source"),
-                "classifier": _agency_classifiers(funder.agency_class),
-                "party": _organization_reference(funder.name),
-            }
+            _party(
+                funder.name,
+                _role("funding-source"),
+                _agency_classifiers(funder.agency_class),
+                _organization_reference(funder.name),
+            )
         )
     organization = record.organization
     if organization is not None and ids.normalize_name(organization.name) not in sponsor_names:
         out.append(
-            {
-                "name": organization.name,
+            _party(
+                organization.name,
                 # No party-role code means "registers the study"; text only rather than a wrong code.
-                "role": concept(text="Registering organization (holds the registry record)"),
-                "classifier": _agency_classifiers(organization.agency_class),
-                "party": _organization_reference(organization.name),
-            }
+                concept(text="Registering organization (holds the registry record)"),
+                _agency_classifiers(organization.agency_class),
+                _organization_reference(organization.name),
+            )
         )
     for official in record.officials:
         row = table("party_role").get(official.role or "")
         out.append(
-            {
-                "name": official.name,
-                "role": _role(row["code"]) if row else concept(text=official.role or "Overall official"),
-                "classifier": [
-                    concept(ctgov_coding("OfficialRole", official.role, row["display"]), text=row["display"])
-                ]
+            _party(
+                official.name,
+                _role(row["code"]) if row else concept(text=official.role or "Overall official"),
+                [concept(ctgov_coding("OfficialRole", official.role, row["display"]), text=row["display"])]
                 if row and official.role
                 else [],
-                "party": reference("PractitionerRole", ids.official_role_id(record, official), official.name),
-            }
+                reference("PractitionerRole", ids.official_role_id(record, official), official.name),
+            )
         )
     out += _responsible_party(record)
     out += _ethics_committees(record)
     for contact in record.central_contacts:
         label = ids.contact_label(contact)
         out.append(
-            {
-                "name": contact.name,
+            _party(
+                contact.name,
                 # CT.gov's central contact answers enrolment questions for every site.
-                "role": _role("recruitment-contact"),
-                "classifier": [concept(text=f"Contact role: {contact.role}")] if contact.role else [],
-                "party": reference("PractitionerRole", ids.central_contact_role_id(record, contact), label),
-            }
+                _role("recruitment-contact"),
+                [concept(text=f"Contact role: {contact.role}")] if contact.role else [],
+                reference("PractitionerRole", ids.central_contact_role_id(record, contact), label),
+            )
         )
     return out
 
@@ -868,12 +974,13 @@ def _ethics_committees(record: TrialRecord) -> list[dict[str, Any]]:
     for review in record.ethics_reviews:
         role_id = ethics_committee_role_id(record, review)
         out.append(
-            {
+            _party(
+                None,
                 # The code system's own display for irb (unlike its other codes, it has one).
-                "role": concept(coding(PARTY_ROLE, "irb", "Institutional Review Board"), text="Ethics committee"),
-                "classifier": [concept(text=f"Ethics review status: {review.status}")] if review.status else [],
-                "party": reference("PractitionerRole", role_id, ethics_committee_label(review)) if role_id else None,
-            }
+                concept(coding(PARTY_ROLE, "irb", "Institutional Review Board"), text="Ethics committee"),
+                [concept(text=f"Ethics review status: {review.status}")] if review.status else [],
+                reference("PractitionerRole", role_id, ethics_committee_label(review)) if role_id else None,
+            )
         )
     return out
 
@@ -898,9 +1005,7 @@ def _responsible_party(record: TrialRecord) -> list[dict[str, Any]]:
         classifiers.append(
             concept(text=f"Responsible party organization as formerly registered: {party.old_organization}")
         )
-    return [
-        {"name": name, "role": role, "classifier": classifiers, "party": reference("PractitionerRole", role_id, name)}
-    ]
+    return [_party(name, role, classifiers, reference("PractitionerRole", role_id, name))]
 
 
 # --- recruitment, groups, outcomes ------------------------------------------------------------
@@ -931,11 +1036,19 @@ def _comparison_groups(record: TrialRecord) -> list[dict[str, Any]]:
             )
         elif arm.type:
             arm_type = concept(text=arm.type)
-        out.append({"linkId": key, "name": arm.label, "type": arm_type, "description": arm.description})
+        group: dict[str, Any] = {"linkId": key}
+        if arm.label:
+            group["name"] = arm.label
+        if arm_type:
+            group["type"] = arm_type
+        if arm.description:
+            group["description"] = arm.description
+        out.append(group)
     return out
 
 
 def _outcome_measure(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as an ``outcomeMeasure`` entry (empty when the record gives no text at all)."""
     row = table("outcome_type").get(outcome.kind)
     kind = (
         concept(
@@ -951,20 +1064,30 @@ def _outcome_measure(outcome: Outcome) -> dict[str, Any]:
         f"Time frame: {outcome.time_frame}" if outcome.time_frame else None,
         f"Safety issue: {_yes_no(outcome.safety_issue)}" if outcome.safety_issue is not None else None,
     ]
-    return {"name": outcome.measure, "type": [kind], "description": "\n\n".join(p for p in parts if p)}
+    description = "\n\n".join(p for p in parts if p)
+    measure: dict[str, Any] = {"name": outcome.measure} if outcome.measure else {}
+    if kind:
+        measure["type"] = [kind]
+    if description:
+        measure["description"] = description
+    return measure
 
 
 _OBJECTIVE_TEXT = {"primary": "Main objective", "secondary": "Secondary objective"}
 
 
 def _objective(objective: Objective) -> dict[str, Any]:
+    """The objective as an ``objective`` entry (empty when the record gives no text at all)."""
     row = table("outcome_type").get(objective.kind)
     kind = (
         concept(coding(OBJECTIVE_TYPE, row["code"], row["display"]), text=_OBJECTIVE_TEXT.get(objective.kind))
         if row
         else concept(text=objective.kind)
     )
-    return {"type": kind, "description": objective.description}
+    entry = {"type": kind} if kind else {}
+    if objective.description:
+        entry["description"] = objective.description
+    return entry
 
 
 # --- related artifacts ------------------------------------------------------------------------
@@ -978,6 +1101,30 @@ def _ctgov_study_url(nct_id: str) -> str:
     return f"https://clinicaltrials.gov/study/{nct_id}"
 
 
+def _artifact(
+    kind: str,
+    classifiers: list[dict[str, Any]] | None = None,
+    label: str | None = None,
+    display: str | None = None,
+    document: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A ``relatedArtifact`` entry of type ``kind``; the parts that are empty are left out."""
+    artifact: dict[str, Any] = {"type": kind}
+    if classifiers:
+        artifact["classifier"] = classifiers
+    if label:
+        artifact["label"] = label
+    if display:
+        artifact["display"] = display
+    if document:
+        artifact["document"] = document
+    return artifact
+
+
+def _url(url: str | None) -> dict[str, str] | None:
+    return {"url": url} if url else None
+
+
 def _reference_artifacts(ref: Reference) -> list[dict[str, Any]]:
     rows = table("reference_type")
     row = rows.get(ref.type or "")
@@ -986,30 +1133,66 @@ def _reference_artifacts(ref: Reference) -> list[dict[str, Any]]:
         classifiers.append(concept(text=ref.type))
     if ref.retractions:
         classifiers.append(concept(text="Retracted"))
-    out = [
-        {
-            "type": row["code"] if row else "citation",
-            "classifier": classifiers,
-            "label": f"PMID {ref.pmid}" if ref.pmid else None,
-            "citation": ref.citation,
-            "document": {"url": _pubmed_url(ref.pmid)} if ref.pmid else None,
-            # A retracted publication should no longer be relied on: that is what 'retired' says.
-            "publicationStatus": "retired" if ref.retractions else None,
-        }
-    ]
+    # Built key by key: a citation has parts the other artifacts lack, between label and document.
+    publication: dict[str, Any] = {"type": row["code"] if row else "citation"}
+    if classifiers:
+        publication["classifier"] = classifiers
+    if ref.pmid:
+        publication["label"] = f"PMID {ref.pmid}"
+    if ref.citation:
+        publication["citation"] = ref.citation
+    if ref.pmid:
+        publication["document"] = {"url": _pubmed_url(ref.pmid)}
+    if ref.retractions:
+        # A retracted publication should no longer be relied on: that is what 'retired' says.
+        publication["publicationStatus"] = "retired"
+    out = [publication]
     for retraction in ref.retractions:
         about = f" for PMID {ref.pmid}" if ref.pmid else ""
         source = f" ({retraction.source})" if retraction.source else ""
         out.append(
-            {
-                "type": "citation",
-                "classifier": [concept(text="Retraction notice")],
-                "label": f"PMID {retraction.pmid}" if retraction.pmid else None,
-                "display": f"Retraction notice{about}{source}",
-                "document": {"url": _pubmed_url(retraction.pmid)} if retraction.pmid else None,
-            }
+            _artifact(
+                "citation",
+                [concept(text="Retraction notice")],
+                label=f"PMID {retraction.pmid}" if retraction.pmid else None,
+                display=f"Retraction notice{about}{source}",
+                document={"url": _pubmed_url(retraction.pmid)} if retraction.pmid else None,
+            )
         )
     return out
+
+
+def _document_artifact(doc: Document) -> dict[str, Any]:
+    kinds = (
+        (doc.has_protocol, "Study Protocol"),
+        (doc.has_sap, "Statistical Analysis Plan"),
+        (doc.has_icf, "Informed Consent Form"),
+    )
+    uploaded = doc.upload_date
+    details = (
+        doc.label,
+        f"uploaded {uploaded}" if uploaded else None,
+        # Not Attachment.size: R5 makes it an integer64 (a JSON string), which FHIR.js-based
+        # validators reject, while a number breaks the R5 JSON schema.  The text keeps the fact.
+        f"{doc.size} bytes" if doc.size is not None else None,
+    )
+    document = {}
+    if doc.url:
+        document["url"] = doc.url
+    if doc.filename:
+        document["title"] = doc.filename
+    if doc.date:
+        document["creation"] = doc.date
+    artifact = _artifact(
+        "documentation",
+        [concept(text=text) for flag, text in kinds if flag],
+        label=doc.type_abbrev,
+        display="; ".join(p for p in details if p),
+        document=document,
+    )
+    if uploaded and _CALENDAR_DATE.match(uploaded):
+        artifact["publicationDate"] = uploaded[:10]
+    return artifact
 
 
 def _related_artifacts(record: TrialRecord) -> list[dict[str, Any]]:
@@ -1018,66 +1201,31 @@ def _related_artifacts(record: TrialRecord) -> list[dict[str, Any]]:
         if ref.pmid or ref.citation:
             out += _reference_artifacts(ref)
     for link in record.see_also_links:
-        out.append({"type": "documentation", "display": link.label, "document": {"url": link.url}})
+        out.append(_artifact("documentation", display=link.label, document=_url(link.url)))
     for ipd in record.avail_ipds:
         out.append(
-            {
-                "type": "documentation",
-                "classifier": [concept(text="Available individual participant data / study document")],
-                "label": ipd.id,
-                "display": "; ".join(p for p in (ipd.type, ipd.comment) if p) or None,
-                "document": {"url": ipd.url} if ipd.url else None,
-            }
+            _artifact(
+                "documentation",
+                [concept(text="Available individual participant data / study document")],
+                label=ipd.id,
+                display="; ".join(p for p in (ipd.type, ipd.comment) if p),
+                document=_url(ipd.url),
+            )
         )
     if record.ipd_sharing is not None and record.ipd_sharing.url:
         out.append(
-            {
-                "type": "documentation",
-                "display": "Access to individual participant data (IPD sharing URL)",
-                "document": {"url": record.ipd_sharing.url},
-            }
+            _artifact(
+                "documentation",
+                display="Access to individual participant data (IPD sharing URL)",
+                document={"url": record.ipd_sharing.url},
+            )
         )
-    for doc in record.documents:
-        kinds = (
-            (doc.has_protocol, "Study Protocol"),
-            (doc.has_sap, "Statistical Analysis Plan"),
-            (doc.has_icf, "Informed Consent Form"),
-        )
-        uploaded = doc.upload_date
-        details = (
-            doc.label,
-            f"uploaded {uploaded}" if uploaded else None,
-            # Not Attachment.size: R5 makes it an integer64 (a JSON string), which FHIR.js-based
-            # validators reject, while a number breaks the R5 JSON schema.  The text keeps the fact.
-            f"{doc.size} bytes" if doc.size is not None else None,
-        )
-        out.append(
-            {
-                "type": "documentation",
-                "classifier": [concept(text=text) for flag, text in kinds if flag],
-                "label": doc.type_abbrev,
-                "display": "; ".join(p for p in details if p) or None,
-                "document": {"url": doc.url, "title": doc.filename, "creation": doc.date},
-                "publicationDate": uploaded[:10] if uploaded and _CALENDAR_DATE.match(uploaded) else None,
-            }
-        )
+    out += [_document_artifact(doc) for doc in record.documents]
     for secondary in record.secondary_ids:
         if secondary.link:
-            out.append(
-                {
-                    "type": "documentation",
-                    "display": f"Link for identifier {secondary.id}",
-                    "document": {"url": secondary.link},
-                }
-            )
+            out.append(_identifier_link(secondary.id, secondary.link))
     if record.org_study_id is not None and record.org_study_id.link:
-        out.append(
-            {
-                "type": "documentation",
-                "display": f"Link for identifier {record.org_study_id.id}",
-                "document": {"url": record.org_study_id.link},
-            }
-        )
+        out.append(_identifier_link(record.org_study_id.id, record.org_study_id.link))
     expanded = record.status.expanded_access
     if expanded is not None and expanded.nct_id:
         row = table("overall_status").get(expanded.status_for_nct_id or "")
@@ -1089,36 +1237,39 @@ def _related_artifacts(record: TrialRecord) -> list[dict[str, Any]]:
         elif expanded.status_for_nct_id:
             status_concept_ = concept(text=expanded.status_for_nct_id)
         out.append(
-            {
-                "type": "documentation",
-                "classifier": [status_concept_],
-                "label": expanded.nct_id,
-                "display": f"Expanded access record {expanded.nct_id}",
-                "document": {"url": _ctgov_study_url(expanded.nct_id)} if is_nct_id(expanded.nct_id) else None,
-            }
+            _artifact(
+                "documentation",
+                [status_concept_] if status_concept_ else None,
+                label=expanded.nct_id,
+                display=f"Expanded access record {expanded.nct_id}",
+                document={"url": _ctgov_study_url(expanded.nct_id)} if is_nct_id(expanded.nct_id) else None,
+            )
         )
     if record.has_results and is_nct_id(record.registry_id):
         out.append(
-            {
-                "type": "documentation",
-                "display": "Study results posted on ClinicalTrials.gov",
-                "document": {"url": f"{_ctgov_study_url(record.registry_id)}?tab=results"},
-            }
+            _artifact(
+                "documentation",
+                display="Study results posted on ClinicalTrials.gov",
+                document={"url": f"{_ctgov_study_url(record.registry_id)}?tab=results"},
+            )
         )
     out += _provenance(record)
     return out
+
+
+def _identifier_link(identifier: str, url: str) -> dict[str, Any]:
+    # .strip(): an empty identifier would leave the text ending in a space.
+    return _artifact("documentation", display=f"Link for identifier {identifier}".strip(), document={"url": url})
 
 
 def _provenance(record: TrialRecord) -> list[dict[str, Any]]:
     source = record.source
     version = f", version {source.version}" if source.version else ""
     registry = table("registries").get(source.registry)
+    # .strip(): registry, format and id are record strings, and an empty one at either end would leave a space.
+    classifier = f"Source registry: {source.registry}; format: {source.format}".strip()
+    display = f"{registry['display'] if registry else source.registry} record {record.registry_id}{version}".strip()
     return [
-        {
-            "type": "transforms",
-            "classifier": [concept(text=f"Source registry: {source.registry}; format: {source.format}")],
-            "display": f"{registry['display'] if registry else source.registry} record {record.registry_id}{version}",
-            "document": {"url": source.url} if source.url else None,
-        },
+        _artifact("transforms", [concept(text=classifier)], display=display, document=_url(source.url)),
         {"type": "transformed-with", "display": CONVERTER},
     ]

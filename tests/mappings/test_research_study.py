@@ -8,10 +8,10 @@ import importlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from adapter.readers.ctgov_json import read_study
 from adapter.record import (
@@ -58,6 +58,7 @@ CORPUS = REPO.parent / "shared" / "corpus"
 R5_CORE = Path.home() / ".cache/fhir-conformance/node/node_modules/hl7.fhir.r5.core"
 
 Resource = dict[str, Any]
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def _json_record(path: Path) -> TrialRecord:
@@ -1035,18 +1036,115 @@ def _fixture_records() -> Iterator[Any]:
             yield from (item.record for item in items if item.record is not None)
 
 
+def _blanked(model: ModelT) -> ModelT:
+    """``model`` with every string the model accepts empty set to ``""`` (also where it was absent),
+    an empty string added to each string list and an all-blank entry to each list of objects."""
+    cls = type(model)
+    values = {name: getattr(model, name) for name in cls.model_fields}
+    for name, value in list(values.items()):
+        if isinstance(value, BaseModel):
+            blank: Any = _blanked(value)
+        elif isinstance(value, list):
+            blank = [*value, _blanked(value[0]) if isinstance(value[0], BaseModel) else ""] if value else [""]
+        elif isinstance(value, str) or value is None:
+            blank = ""
+        else:
+            continue
+        try:  # dates, numbers and objects refuse "": they keep their value
+            cls.model_validate({**values, name: blank})
+        except ValidationError:
+            continue
+        values[name] = blank
+    return cls.model_validate(values)
+
+
+def _with_leaf_blanked(record: TrialRecord, path: str) -> TrialRecord | None:
+    """The record with the string at ``path`` (a ``_leaves`` path) set to ``""``, or None if it refuses it."""
+    data = record.model_dump()
+    keys = path.replace("[0]", ".0").split(".")
+    target: Any = data
+    for key in keys[:-1]:
+        target = target[int(key)] if key.isdigit() else target[key]
+    last: Any = int(keys[-1]) if keys[-1].isdigit() else keys[-1]
+    if not isinstance(target[last], str):
+        return None
+    target[last] = ""
+    try:
+        return TrialRecord.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _awkward_records() -> Iterator[TrialRecord]:
+    """Records with empty strings wherever the model allows them: the fixture and maximal records
+    blanked whole, and the maximal record with one string at a time blanked."""
+    maximal = _maximal_record()
+    for record in [*_fixture_records(), maximal]:
+        yield _blanked(record)
+    for path, _ in _leaves(maximal):
+        record = _with_leaf_blanked(maximal, path)
+        if record is not None:
+            yield record
+
+
 def test_elements_built_clean_need_no_compaction():
-    """``BUILT_CLEAN`` elements skip compaction: their builders must never leave an empty value inside."""
+    """``BUILT_CLEAN`` elements skip compaction: their builders must never leave an empty value inside
+    (nor a padded string), whatever empty strings the record holds."""
     from mappings.fhir import compact
     from mappings.research_study import BUILT_CLEAN
 
     checked = 0
-    for record in _fixture_records():
+    for record in [*_fixture_records(), _maximal_record(), *_awkward_records()]:
         resource = rs.to_fhir_research_study(record)
         for key in BUILT_CLEAN & resource.keys():
             assert compact(resource[key]) == resource[key], (record.registry_id, key)
             checked += 1
-    assert checked > 20
+    assert checked > 1000
+
+
+def test_awkward_records_are_blank_where_the_model_allows():
+    blank = _blanked(_maximal_record())
+    assert blank.brief_title == "" and blank.secondary_ids[-1].id == "" and blank.keywords[-1] == ""
+    assert blank.status.start is not None and blank.status.start.date  # a date refuses ""
+    assert sum(1 for _ in _awkward_records()) > 100
+
+
+def test_texts_around_an_empty_value_are_not_padded():
+    record = TrialRecord(
+        source=SourceInfo(registry="", format=""),
+        registry_id="",
+        secondary_ids=[Identifier(id="", link="https://example.org/a")],
+        annotations=RegistryAnnotations(unposted_events=[ResultsEvent(type="", date="2020-01-02")]),
+    )
+    study = rs.to_fhir_research_study(record)
+    activity = study["extension"][-1]["extension"][0]
+    assert activity == {"url": "activity", "valueCodeableConcept": {"text": "Unposted results event:"}}
+    artifacts = study["relatedArtifact"]
+    link = {"type": "documentation", "display": "Link for identifier", "document": {"url": "https://example.org/a"}}
+    assert link in artifacts
+    provenance = next(a for a in artifacts if a["type"] == "transforms")
+    assert provenance["display"] == "record"
+    assert provenance["classifier"] == [{"text": "Source registry: ; format:"}]
+
+
+def test_code_tables_hold_no_empty_or_padded_strings():
+    """BUILT_CLEAN builders put table strings in as they are; absent values are ``null``, never ``""``."""
+    codes = REPO / "mappings" / "codes"
+
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield key
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, str):
+            yield value
+
+    for path in sorted(codes.glob("*.json")):
+        for text in strings(json.loads(path.read_text(encoding="utf-8"))):
+            assert text and text == text.strip(), (path.name, text)
 
 
 def test_compact_resource_keeps_built_clean_elements_whole_and_compacts_the_rest():
@@ -1055,3 +1153,33 @@ def test_compact_resource_keeps_built_clean_elements_whole_and_compacts_the_rest
     resource = {"a": " x ", "b": [], "c": {"d": None, "e": [" "]}, "f": [{"g": 1}], "h": [], "i": None}
     assert compact_resource(resource, frozenset({"f", "h"})) == {"a": "x", "f": [{"g": 1}]}
     assert compact_resource(resource) == {"a": "x", "f": [{"g": 1}]}
+
+
+REGISTRY_ID_EXAMPLES = (
+    *("NCT01234567", "CTIS2023-512345-12-00", "2023-512345-12-00", "EUCTR2010-012345-12-GB", "2010-012345-12-3RD"),
+    *("2010-012345-12", "ISRCTN12345678", "DRKS00012345", "ChiCTR2000012345", "ChiCTR-IOR-12345678"),
+    *("JPRN-UMIN000012345", "UMIN000012345", "jRCTs031190001", "JapicCTI-123456", "JMA-IIA00123", "C000000123"),
+    *("KCT0001234", "NL-OMON12345", "NTR1234", "NL1234", "NL12345.078.12", "ACTRN12612000123456"),
+    *("ACTRN12612000123456p", "CTRI/2020/01/012345", "IRCT20100101123456N1", "PACTR202001123456789"),
+    *("RBR-abc123", "RPCEC00000123", "PER-123-12", "SLCTR/2020/012", "TCTR20200101001", "LBCTR2020012345"),
+    *("ITMCTR2020123456", "U1111-1234-5678", "", "2011-001", "NCT0123456", "NCT012345678", "EUCTR", "JPRN-"),
+)
+
+
+def test_one_pass_registry_match_agrees_with_trying_each_pattern():
+    """``registry_of`` matches all registry patterns in one alternation: the same entry as trying them in turn."""
+    import re
+
+    from mappings.codes import table
+
+    patterns = [(re.compile(entry["id_regex"]), entry) for entry in table("registries").values()]
+    values = set(REGISTRY_ID_EXAMPLES)
+    for record in [*_fixture_records(), _maximal_record()]:
+        values |= {record.registry_id, *record.id_aliases, *(i.id for i in record.secondary_ids)}
+    hit = set()
+    for value in sorted(values):
+        expected = next((entry for pattern, entry in patterns if pattern.match(value)), None)
+        assert rs.registry_of(value)[0] == expected, value
+        if expected is not None:
+            hit.add(expected["system"])
+    assert hit == {entry["system"] for entry in table("registries").values()}  # every alternative tried
