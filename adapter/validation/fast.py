@@ -141,6 +141,8 @@ class _Compiler:
             # An element with no required part: requiring the one it usually has makes it non-empty
             # in Rust; one that lacks them all takes the Python check.
             plain = [_requiring(schema, key) for key in usual if key in fields]
+            if owner.name not in _EXTENDED_PRIMITIVES:
+                plain = [_without_extension_parts(variant) for variant in plain]
         checked = cs.no_info_after_validator_function(check, schema)
         return cs.union_schema([*plain, checked], mode="left_to_right") if plain else checked
 
@@ -307,6 +309,17 @@ _USUAL_ELEMENTS = {
 """For data types with no required element: the elements one of which nearly every value has (in
 the order tried).  ele-1 (not empty) then holds in Rust; a failed try costs one more pass over the
 value, so a value without any of them is no error, only slower."""
+
+
+_EXTENDED_PRIMITIVES = frozenset({"Address"})
+"""Data types whose primitive elements converter output extends (``Address._country``): their
+Rust-only forms keep the extension parts (``_country``).  The others leave them out, as each is
+one more key lookup for every value; a value with one takes the general form."""
+
+
+def _without_extension_parts(schema: CoreSchema) -> CoreSchema:
+    fields = schema["fields"]  # type: ignore[typeddict-item]
+    return {**schema, "fields": {k: f for k, f in fields.items() if not k.startswith("_")}}  # type: ignore[return-value]
 
 
 def _requiring(schema: CoreSchema, key: str) -> CoreSchema:
