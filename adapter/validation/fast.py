@@ -6,6 +6,10 @@ definitions into one pydantic-core schema per resource type (typed dicts that fo
 keys, strict JSON types, cardinalities, the primitives' regexes, calendar checks, required
 bindings, reference forms and target types) and answers only "no error-level issue?".
 
+Where a check needs Python (references, calendar days, ele-1 on elements without a required
+part), a Rust-only form that accepts the usual values comes first in a left-to-right union and the
+Python-checked form only behind it, so converter output rarely leaves Rust.
+
 It is built to be *at least as strict* as the walker, never looser: when it says yes, the walker
 (``invariants=False``) reports no error; when it says no, or meets something it does not model
 (contained resources, arrays of primitive extensions, ``#`` references), the caller runs the
@@ -137,7 +141,7 @@ class _Compiler:
         )
         if check is None:
             return schema
-        if check is _non_empty:
+        if check is _non_empty and schema["type"] == "typed-dict":
             # An element with no required part: requiring the one it usually has makes it non-empty
             # in Rust; one that lacks them all takes the Python check.
             plain = [_requiring(schema, key) for key in usual if key in fields]
