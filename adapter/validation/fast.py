@@ -6,6 +6,10 @@ definitions into one pydantic-core schema per resource type (typed dicts that fo
 keys, strict JSON types, cardinalities, the primitives' regexes, calendar checks, required
 bindings, reference forms and target types) and answers only "no error-level issue?".
 
+Where a check needs Python (references, calendar days, ele-1 on elements without a required
+part), a Rust-only form that accepts the usual values comes first in a left-to-right union and the
+Python-checked form only behind it, so converter output rarely leaves Rust.
+
 It is built to be *at least as strict* as the walker, never looser: when it says yes, the walker
 (``invariants=False``) reports no error; when it says no, or meets something it does not model
 (contained resources, arrays of primitive extensions, ``#`` references), the caller runs the
@@ -19,7 +23,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator, ValidationError
@@ -89,6 +93,8 @@ class _Compiler:
         *,
         resource_type: str | None = None,
         drop_value: bool = False,
+        overrides: dict[str, CoreSchema] | None = None,
+        usual: tuple[str, ...] = (),
     ) -> CoreSchema:
         fields: dict[str, cs.TypedDictField] = {}
         groups: dict[str, list[str]] = {}
@@ -96,14 +102,15 @@ class _Compiler:
         for key, (element, type_code) in props.items():
             if drop_value and key == "value":
                 continue
-            fields[key] = cs.typed_dict_field(
-                self.property(element, type_code, owner), required=element.min >= 1 and not element.choice
-            )
+            schema = overrides[key] if overrides and key in overrides else self.property(element, type_code, owner)
+            fields[key] = cs.typed_dict_field(schema, required=element.min >= 1 and not element.choice)
             typedef = self.defs.types.get(type_code)
             if typedef is not None and typedef.kind == "primitive-type":
                 # A primitive's extension part: one object for a single value; arrays of them are
                 # rare and left to the walker.
-                extension_part = self._ref(f"_:{type_code}", lambda t=typedef: self.object(t.props, t, drop_value=True))
+                extension_part = self._ref(
+                    f"_:{type_code}", lambda t=typedef: self.object(t.props, t, drop_value=True, usual=("extension",))
+                )
                 fields["_" + key] = cs.typed_dict_field(extension_part if element.max == 1 else _NEVER, required=False)
             if element.choice:
                 groups.setdefault(element.path, []).append(key)
@@ -115,18 +122,33 @@ class _Compiler:
         required_count = sum(1 for k, f in fields.items() if f.get("required") and k not in ("id", "resourceType"))
         exclusive = dict(groups)
         wide = max(groups, key=lambda p: len(groups[p]), default=None)
+        plain: list[CoreSchema] = []
         if wide is not None and len(groups[wide]) > _WIDE_CHOICE:
             schema = _one_type_of(fields, groups[wide])
             del exclusive[wide]  # "at most one type" is the union's job for this element
         else:
             schema = cs.typed_dict_schema(fields, extra_behavior="forbid", total=False)
+            if len(exclusive) == 1 and required_groups == set(exclusive):
+                # One required choice element (Group.characteristic.value[x]): a typed dict per
+                # type, that type's key required and the others unknown, says it all in Rust.
+                names = next(iter(exclusive.values()))
+                plain = [_requiring(_without(schema, [n for n in names if n != name]), name) for name in names]
         check = _object_check(
             [tuple(names + ["_" + n for n in names]) for names in exclusive.values()],
             [tuple(groups[p] + ["_" + n for n in groups[p]]) for p in required_groups],
             empty_allowed=resource_type is not None or required_count > 0 or bool(required_groups),
             fixed_keys=required_count + (resource_type is not None),
         )
-        return cs.no_info_after_validator_function(check, schema) if check is not None else schema
+        if check is None:
+            return schema
+        if check is _non_empty and schema["type"] == "typed-dict":
+            # An element with no required part: requiring the one it usually has makes it non-empty
+            # in Rust; one that lacks them all takes the Python check.
+            plain = [_requiring(schema, key) for key in usual if key in fields]
+            if owner.name not in _EXTENDED_PRIMITIVES:
+                plain = [_without_extension_parts(variant) for variant in plain]
+        checked = cs.no_info_after_validator_function(check, schema)
+        return cs.union_schema([*plain, checked], mode="left_to_right") if plain else checked
 
     def property(self, element: Element, type_code: str, owner: TypeDef) -> CoreSchema:
         if element.max == 0:
@@ -154,18 +176,52 @@ class _Compiler:
             return _NEVER  # likewise
         if typedef.kind == "resource":
             return _NEVER  # contained resources, Bundle entries: the walker's job
+        binding = element.binding if element.binding is not None and self._binding_can_fail(element.binding) else None
         if typedef.kind == "primitive-type":
+            if binding is not None and type_code in ("code", "string", "uri"):
+                # A required binding of a coded primitive: exactly the codes of the value set that
+                # are also valid values of the primitive, compared in Rust.
+                content = self.defs.value_sets[binding.value_set]
+                return self._literal(typedef, {code for codes in content.codes.values() for code in codes})
             schema = self.primitive(typedef)
         else:
-            schema = self._ref(f"T:{type_code}", lambda: self.object(typedef.props, typedef))
-        checks: list[Callable[[Any], Any]] = []
-        if element.binding is not None and self._binding_can_fail(element.binding):
-            checks.append(_binding_check(self.defs, element.binding, type_code))
+            usual = _USUAL_ELEMENTS.get(type_code, ())
+            schema = self._ref(f"T:{type_code}", lambda: self.object(typedef.props, typedef, usual=usual))
+        if binding is not None:
+            schema = cs.no_info_after_validator_function(_binding_check(self.defs, binding, type_code), schema)
         if type_code == "Reference":
-            checks.append(_reference_check(self.defs, element.targets))
-        for check in checks:
-            schema = cs.no_info_after_validator_function(check, schema)
+            checked = cs.no_info_after_validator_function(_reference_check(self.defs, element.targets), schema)
+            plain = self._plain_reference(typedef, element.targets)
+            schema = checked if plain is None else cs.union_schema([plain, checked], mode="left_to_right")
         return schema
+
+    def _literal(self, typedef: TypeDef, values: Iterable[str]) -> CoreSchema:
+        """Exactly ``values`` that are also valid values of the string primitive ``typedef``."""
+        pattern = re.compile(typedef.regex, re.ASCII) if typedef.regex else None
+        valid = sorted(v for v in values if v and len(v) <= 1_048_576 and (pattern is None or pattern.fullmatch(v)))
+        return cs.literal_schema(valid) if valid else _NEVER
+
+    def _plain_reference(self, typedef: TypeDef, targets: tuple[str, ...]) -> CoreSchema | None:
+        """A Reference whose ``reference`` is a plain ``[base/]Type/id[/_history/v]`` of an allowed type.
+
+        Every such Reference passes the walker's reference check outside a Bundle, so this Rust-only
+        form spares the Python check for the usual case; any other form (``#id``, URNs, conditional
+        references) is left to it.  The type alternation lists only allowed resource types: as the
+        ``Type/id`` tail of a match is unique (``_history`` is no type), the walker's regex then finds
+        the same type.
+        """
+        allowed = [t for t in targets if t in self.defs.resource_types] if targets else sorted(self.defs.resource_types)
+        if not allowed:
+            return None
+        id_part = "[A-Za-z0-9\\-.]{1,64}"
+        # The base is printable ASCII, so the value is a valid FHIR string of every version too.
+        pattern = f"^(?:https?://[!-~]+?/)?(?:{'|'.join(allowed)})/{id_part}(?:/_history/{id_part})?$"
+        overrides = {"reference": cs.str_schema(strict=True, max_length=1_048_576, pattern=pattern)}
+        if targets:
+            overrides["type"] = self._literal(self.defs.types["uri"], targets)
+        key = f"R:{','.join(targets)}"
+        usual = _USUAL_ELEMENTS["Reference"]
+        return self._ref(key, lambda: self.object(typedef.props, typedef, overrides=overrides, usual=usual))
 
     def _backbone(self, element: Element, owner: TypeDef) -> CoreSchema:
         assert element.props is not None
@@ -193,7 +249,9 @@ class _Compiler:
         limit = 1_048_576 if name not in ("date", "dateTime", "instant", "integer64") else None
         schema = self._string(typedef.regex, limit)
         if name in ("date", "dateTime", "instant"):
-            return cs.no_info_after_validator_function(_calendar_check, schema)
+            checked = cs.no_info_after_validator_function(_calendar_check, schema)
+            plain = cs.chain_schema([schema, cs.str_schema(strict=True, pattern=_PLAIN_CALENDAR)])
+            return cs.union_schema([plain, checked], mode="left_to_right")
         if name == "integer64":
             return cs.no_info_after_validator_function(_int64_check, schema)
         return schema
@@ -223,6 +281,62 @@ class _Compiler:
             return None
         root = self.object(typedef.props, typedef, resource_type=resource_type)
         return SchemaValidator(cs.definitions_schema(root, list(self.refs.values())))
+
+
+_PLAIN_CALENDAR = (
+    r"^[0-9]{4}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|1[0-9]|2[0-8]))?|-(?:0[13-9]|1[0-2])-(?:29|30)|-(?:0[13578]|1[02])-31)?"
+    r"(?:T[0-9:.]+(?:Z|[+-][0-9]{2}:[0-9]{2}))?$"
+)
+"""Dates (of a value that already meets its type's regex) that pass the walker's calendar check
+whatever the year: days up to 28, the 29th and 30th outside February, the 31st of long months, and
+a time only with its zone.  The rest (29 February, odd zones) take the Python check."""
+
+
+_USUAL_ELEMENTS = {
+    "Address": ("city", "country", "text", "line"),
+    "Age": ("value",),
+    "CodeableConcept": ("coding", "text"),
+    "Coding": ("code",),
+    "ContactDetail": ("name", "telecom"),
+    "ContactPoint": ("value",),
+    "Count": ("value",),
+    "Distance": ("value",),
+    "Duration": ("value",),
+    "HumanName": ("text", "family"),
+    "Identifier": ("value",),
+    "Period": ("start", "end"),
+    "Quantity": ("value",),
+    "Range": ("low", "high"),
+    "Reference": ("reference", "display"),
+    "Timing": ("repeat", "event"),
+}
+"""For data types with no required element: the elements one of which nearly every value has (in
+the order tried).  ele-1 (not empty) then holds in Rust; a failed try costs one more pass over the
+value, so a value without any of them is no error, only slower."""
+
+
+_EXTENDED_PRIMITIVES = frozenset({"Address"})
+"""Data types whose primitive elements converter output extends (``Address._country``): their
+Rust-only forms keep the extension parts (``_country``).  The others leave them out, as each is
+one more key lookup for every value; a value with one takes the general form."""
+
+
+def _without_extension_parts(schema: CoreSchema) -> CoreSchema:
+    fields = schema["fields"]  # type: ignore[typeddict-item]
+    return {**schema, "fields": {k: f for k, f in fields.items() if not k.startswith("_")}}  # type: ignore[return-value]
+
+
+def _requiring(schema: CoreSchema, key: str) -> CoreSchema:
+    """The typed dict ``schema`` with its field ``key`` required."""
+    fields = schema["fields"]  # type: ignore[typeddict-item]
+    return {**schema, "fields": {**fields, key: {**fields[key], "required": True}}}  # type: ignore[return-value]
+
+
+def _without(schema: CoreSchema, names: list[str]) -> CoreSchema:
+    """The typed dict ``schema`` without the fields of ``names`` and their extension parts (unknown keys then)."""
+    drop = {*names, *("_" + n for n in names)}
+    fields = schema["fields"]  # type: ignore[typeddict-item]
+    return {**schema, "fields": {k: f for k, f in fields.items() if k not in drop}}  # type: ignore[return-value]
 
 
 _WIDE_CHOICE = 8
