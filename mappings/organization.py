@@ -63,13 +63,26 @@ def facility_name(site: Site) -> str | None:
     return clean_name(site.facility)
 
 
-def organization_names(record: TrialRecord) -> list[str]:
-    """Every organization the record names, first spelling per id, in a fixed order.
+@lru_cache(maxsize=1 << 16)  # one call per site and mapping; a batch meets the same facilities again
+def facility_organization(facility: str) -> tuple[str, str | None]:
+    """(name, Organization id) of a site facility label: the name with whitespace collapsed, and
+    the id of the Organization it names, ``None`` for blank and placeholder labels."""
+    name = clean_name(facility)
+    if not name or is_placeholder_facility(name):
+        return name, None
+    return name, organization_id(name)
 
-    Order: lead sponsor, collaborators, registering organization, responsible party's
-    affiliation, officials' affiliations, site facilities, funders, central contacts' and site
-    contacts' affiliations.
-    """
+
+@lru_cache(maxsize=1 << 16)  # sponsors, affiliations and facilities recur within and across records
+def named_organization(name: str) -> tuple[str, str] | None:
+    """(Organization id, name with whitespace collapsed) of an organization name; ``None`` for a blank one."""
+    if not name or not name.strip():
+        return None
+    return organization_id(name), clean_name(name)
+
+
+def _organizations(record: TrialRecord) -> list[tuple[str, str]]:
+    """(id, name) of every organization the record names, first spelling per id (see ``organization_names``)."""
     candidates: list[str | None] = []
     if record.lead_sponsor:
         candidates.append(record.lead_sponsor.name)
@@ -80,26 +93,37 @@ def organization_names(record: TrialRecord) -> list[str]:
     if party:
         candidates.extend((party.investigator_affiliation, party.old_organization))
     candidates.extend(o.affiliation for o in record.officials)
-    candidates.extend(facility_name(site) for site in record.sites)
+    # The facility label as written (not cleaned): it has the same id and cleaned name.
+    candidates.extend(s.facility for s in record.sites if s.facility and facility_organization(s.facility)[1])
     candidates.extend(f.name for f in record.funders)
     candidates.extend(c.affiliation for c in record.central_contacts)
-    candidates.extend(c.affiliation for site in record.sites for c in site.contacts)
+    candidates.extend(c.affiliation for site in record.sites if site.contacts for c in site.contacts)
     seen: set[str] = set()
-    names = []
+    found = []
     for candidate in candidates:
-        if not candidate or not candidate.strip():
+        if not candidate:
             continue
-        org_id = organization_id(candidate)
-        if org_id in seen:
+        identified = named_organization(candidate)
+        if identified is None or identified[0] in seen:
             continue
-        seen.add(org_id)
-        names.append(clean_name(candidate))
-    return names
+        seen.add(identified[0])
+        found.append(identified)
+    return found
+
+
+def organization_names(record: TrialRecord) -> list[str]:
+    """Every organization the record names, first spelling per id, in a fixed order.
+
+    Order: lead sponsor, collaborators, registering organization, responsible party's
+    affiliation, officials' affiliations, site facilities, funders, central contacts' and site
+    contacts' affiliations.
+    """
+    return [name for _, name in _organizations(record)]
 
 
 def to_fhir_organizations(record: TrialRecord) -> list[dict[str, Any]]:
     """One R5 Organization per distinct organization name in the record (see the module docstring)."""
-    return [{"resourceType": "Organization", "id": organization_id(n), "name": n} for n in organization_names(record)]
+    return [{"resourceType": "Organization", "id": org_id, "name": name} for org_id, name in _organizations(record)]
 
 
 @lru_cache(maxsize=1 << 16)

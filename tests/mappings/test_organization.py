@@ -20,8 +20,12 @@ from adapter.record import (
 )
 from mappings import ids
 from mappings.organization import (
+    clean_name,
     facility_name,
+    facility_organization,
     is_placeholder_facility,
+    named_organization,
+    organization_id,
     organization_reference,
     to_fhir_organizations,
 )
@@ -164,3 +168,34 @@ def test_organization_reference_uses_the_id_and_the_written_name() -> None:
         "reference": f"Organization/{ids.organization_id('Ospedale San Raffaele')}",
         "display": "Ospedale San Raffaele",
     }
+
+
+@pytest.mark.parametrize(
+    "facility",
+    ["Mayo Clinic", "  Mayo \n Clinic ", "MAYO CLINIC", "Research Site", "Pfizer Investigational Site", "   ", ""],
+)
+def test_cached_facility_lookup_agrees_with_the_definitions(facility: str) -> None:
+    """``facility_organization`` (one cached lookup per site) gives what the separate steps give."""
+    name, org_id = facility_organization(facility)
+    assert name == clean_name(facility)
+    expected = facility_name(Site(facility=facility))
+    assert org_id == (organization_id(expected) if expected else None)
+    assert named_organization(facility) == ((organization_id(facility), clean_name(facility)) if name else None)
+
+
+def test_organizations_first_spelling_per_id_with_placeholders_left_out() -> None:
+    record = _record(
+        lead_sponsor=Org(name="Mayo  Clinic"),
+        sites=[
+            Site(facility="Research Site", contacts=[Contact(name="A", affiliation="Research Site")]),
+            Site(facility="MAYO CLINIC"),
+            Site(facility=" University\tof Genova "),
+            Site(facility="university of genova", contacts=[Contact(name="B", affiliation="  ")]),
+        ],
+    )
+    assert [(o["id"], o["name"]) for o in to_fhir_organizations(record)] == [
+        (organization_id("mayo clinic"), "Mayo Clinic"),
+        (organization_id("university of genova"), "University of Genova"),
+        # A contact's affiliation is not a facility label: taken as written even if it reads like one.
+        (organization_id("research site"), "Research Site"),
+    ]
