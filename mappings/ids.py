@@ -84,6 +84,11 @@ def _site_key(address: tuple[str | None, ...]) -> str:
     return joined.casefold()
 
 
+@lru_cache(maxsize=1 << 16)  # the same site (hospital and address) takes part in many trials
+def _site_digest(address: tuple[str | None, ...]) -> str:
+    return _digest(_site_key(address), 12)
+
+
 def location_ids(record: TrialRecord) -> list[str]:
     """One id per entry of ``record.sites`` (same order).
 
@@ -103,7 +108,7 @@ def _location_ids(base: str, addresses: tuple[tuple[str | None, ...], ...]) -> t
     seen: dict[str, int] = {}
     ids = []
     for address in addresses:
-        key = _digest(_site_key(address), 12)
+        key = _site_digest(address)
         count = seen.get(key, 0)
         seen[key] = count + 1
         ids.append(f"{base}-site-{key}-{count + 1}" if count else f"{base}-site-{key}")

@@ -19,6 +19,7 @@ from adapter.record import (
     TrialRecord,
 )
 from mappings import ids
+from mappings.codes import table
 from mappings.organization import (
     clean_name,
     facility_name,
@@ -199,3 +200,20 @@ def test_organizations_first_spelling_per_id_with_placeholders_left_out() -> Non
         # A contact's affiliation is not a facility label: taken as written even if it reads like one.
         (organization_id("research site"), "Research Site"),
     ]
+
+
+def test_placeholder_check_is_any_pattern_of_the_table() -> None:
+    """The patterns are searched as one alternation: it must flag exactly what searching each one flags."""
+    data = table("facility_placeholders")
+    patterns = [re.compile(p) for p in data["patterns"]]
+    big_path = Path(__file__).resolve().parents[2] / "fixtures" / "ctgov-v2-json" / "NCT04267848.json"
+    big = json.loads(big_path.read_text(encoding="utf-8"))
+    facilities = [loc["facility"] for loc in big["protocolSection"]["contactsLocationsModule"]["locations"]]
+    facilities += ["Research Site", "Site 001", "Pfizer Investigational Site", "Local Institution - 0058"]
+    flagged = 0
+    for facility in facilities:
+        key = ids.normalize_name(facility).strip(" ,;:.")
+        expected = key in data["names"] or any(p.search(key) for p in patterns)
+        assert is_placeholder_facility(facility) == expected, facility
+        flagged += expected
+    assert 0 < flagged < len(facilities)
