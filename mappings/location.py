@@ -33,12 +33,12 @@ from adapter.record import Site, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import coding, concept, ctgov_coding, extension, reference
-from mappings.organization import clean_name, is_placeholder_facility, organization_id
+from mappings.organization import facility_organization, named_organization
 from mappings.practitioner import (
     human_name,
     is_person_name,
     is_site_contact,
-    parse_name,
+    parse_name_cached,
     pruned,
     record_organization_keys,
     role_concept,
@@ -71,43 +71,57 @@ def country_code(name: str) -> str | None:
 
 
 def address(site: Site) -> dict[str, Any]:
+    # Built key by key (the elements that have a value, in this order): once per site.
+    out: dict[str, Any] = {}
+    if site.city:
+        out["city"] = site.city
+    if site.state:
+        out["state"] = site.state
+    if site.zip:
+        out["postalCode"] = site.zip
     country = site.country.strip() if site.country else None
-    out = pruned(city=site.city, state=site.state, postalCode=site.zip, country=country)
-    code = country_code(country) if country else None
-    if code:
-        out["_country"] = {"extension": [extension(SC_CODING, valueCoding=coding(ISO_3166, code))]}
+    if country:
+        out["country"] = country
+        code = country_code(country)
+        if code:
+            out["_country"] = {"extension": [extension(SC_CODING, valueCoding=coding(ISO_3166, code))]}
     return out
 
 
 def recruitment_status(status: str) -> dict[str, Any]:
     """The site-recruitment-status extension for a CT.gov ``RecruitmentStatus`` value."""
-    row = table("site_status").get(status)
-    if row is None:
-        value = concept(text=status)
-    else:
-        state = row.get("research_study_status")
-        value = concept(
-            ctgov_coding("RecruitmentStatus", status, row.get("display")),
-            coding(RESEARCH_STUDY_STATUS, state) if state else None,
-        )
+    codings = _status_codings(status)
+    # Copies: the cached codings are shared, and R4 conversion rewrites codings in place.
+    value = {"coding": [dict(c) for c in codings]} if codings else concept(text=status)
     return extension(SITE_RECRUITMENT_STATUS, valueCodeableConcept=value)
 
 
-def _site_name(site: Site) -> tuple[str | None, str | None]:
-    """(name, description) of a site's Location."""
+@lru_cache(maxsize=64)  # a dozen statuses, one lookup per site
+def _status_codings(status: str) -> tuple[dict[str, str], ...]:
+    """The codings for a site status: CT.gov's and the R5 study status where one matches; none if unknown."""
+    row = table("site_status").get(status)
+    if row is None:
+        return ()
+    state = row.get("research_study_status")
+    main = ctgov_coding("RecruitmentStatus", status, row.get("display"))
+    return (main, coding(RESEARCH_STUDY_STATUS, state)) if state else (main,)
+
+
+def _site_name(site: Site) -> tuple[str | None, str | None, str | None]:
+    """(name, managing Organization id, description) of a site's Location."""
     if site.facility and site.facility.strip():
-        return clean_name(site.facility), None
+        return *facility_organization(site.facility), None
     parts = [p.strip() for p in (site.city, site.state, site.country) if p and p.strip()]
     if not parts:
-        return None, None
-    return ", ".join(parts), NO_FACILITY_NAME
+        return None, None, None
+    return ", ".join(parts), None, NO_FACILITY_NAME
 
 
 def _contact_name(name: str | None, org_keys: frozenset[str]) -> dict[str, Any] | None:
     if not name or not name.strip():
         return None
     if is_person_name(name, org_keys):
-        return human_name(parse_name(name))
+        return human_name(parse_name_cached(name))
     return {"text": " ".join(name.split())}
 
 
@@ -117,16 +131,14 @@ def _contacts(site: Site, org_keys: frozenset[str]) -> list[dict[str, Any]]:
         if not is_site_contact(contact):
             continue
         name = _contact_name(contact.name, org_keys)
-        affiliation = clean_name(contact.affiliation) if contact.affiliation and contact.affiliation.strip() else None
+        affiliation = named_organization(contact.affiliation) if contact.affiliation else None
         out.append(
             pruned(
                 purpose=role_concept("ContactRole", contact.role, "recruitment-contact"),
                 name=[name] if name else None,
                 telecom=telecom(contact),
                 address={"text": " ".join(contact.address.split())} if contact.address else None,
-                organization=reference("Organization", organization_id(affiliation), affiliation)
-                if affiliation
-                else None,
+                organization=reference("Organization", *affiliation) if affiliation else None,
             )
         )
     return out
@@ -138,7 +150,7 @@ def to_fhir_location(site: Site, location_id: str, org_keys: frozenset[str] = fr
     out: dict[str, Any] = {"resourceType": "Location", "id": location_id}
     if site.status:
         out["extension"] = [recruitment_status(site.status)]
-    name, description = _site_name(site)
+    name, organization, description = _site_name(site)
     if name:
         out["name"] = name
     if description:
@@ -152,8 +164,8 @@ def to_fhir_location(site: Site, location_id: str, org_keys: frozenset[str] = fr
         out["address"] = site_address
     if site.geo_point is not None:
         out["position"] = {"longitude": site.geo_point.lon, "latitude": site.geo_point.lat}
-    if name and not description and not is_placeholder_facility(name):
-        out["managingOrganization"] = reference("Organization", organization_id(name), name)
+    if organization:
+        out["managingOrganization"] = reference("Organization", organization, name)
     return out
 
 

@@ -26,6 +26,7 @@ different hospitals with the same name (``"St. Luke's Hospital"``) become one Or
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache, lru_cache
 from typing import Any
 
@@ -43,17 +44,18 @@ def clean_name(name: str) -> str:
 
 
 @cache
-def _placeholders() -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
+def _placeholders() -> tuple[frozenset[str], re.Pattern[str]]:
     data = table("facility_placeholders")
-    return frozenset(data["names"]), tuple(re.compile(p) for p in data["patterns"])
+    # One alternation searches as any of the patterns would (none uses back-references), in one scan.
+    return frozenset(data["names"]), re.compile("|".join(f"(?:{p})" for p in data["patterns"]))
 
 
 @lru_cache(maxsize=1 << 16)  # facility names repeat across records; the check is a pure function of the name
 def is_placeholder_facility(name: str) -> bool:
     """True for site labels that name no organization (``"Research Site"``, ``"Pfizer Investigational Site"``)."""
     key = ids.normalize_name(name).strip(_TRAILING_PUNCTUATION)
-    names, patterns = _placeholders()
-    return key in names or any(p.search(key) for p in patterns)
+    names, pattern = _placeholders()
+    return key in names or pattern.search(key) is not None
 
 
 def facility_name(site: Site) -> str | None:
@@ -63,6 +65,53 @@ def facility_name(site: Site) -> str | None:
     return clean_name(site.facility)
 
 
+@lru_cache(maxsize=1 << 16)  # one call per site and mapping; a batch meets the same facilities again
+def facility_organization(facility: str) -> tuple[str, str | None]:
+    """(name, Organization id) of a site facility label: the name with whitespace collapsed, and
+    the id of the Organization it names, ``None`` for blank and placeholder labels."""
+    name = clean_name(facility)
+    if not name or is_placeholder_facility(name):
+        return name, None
+    return name, organization_id(name)
+
+
+@lru_cache(maxsize=1 << 16)  # sponsors, affiliations and facilities recur within and across records
+def named_organization(name: str) -> tuple[str, str] | None:
+    """(Organization id, name with whitespace collapsed) of an organization name; ``None`` for a blank one."""
+    if not name or not name.strip():
+        return None
+    return organization_id(name), clean_name(name)
+
+
+def _organizations(record: TrialRecord) -> dict[str, str]:
+    """Organization id -> name of every organization the record names, first spelling per id, in
+    the order of ``organization_names``."""
+    found: dict[str, str] = {}
+
+    def note(names: Iterable[str | None]) -> None:
+        for name in names:
+            identified = named_organization(name) if name else None
+            if identified is not None and identified[0] not in found:
+                found[identified[0]] = identified[1]
+
+    note([record.lead_sponsor.name if record.lead_sponsor else None])
+    note(c.name for c in record.collaborators)
+    note([record.organization.name if record.organization else None])
+    party = record.responsible_party
+    if party:
+        note((party.investigator_affiliation, party.old_organization))
+    note(o.affiliation for o in record.officials)
+    for site in record.sites:
+        if site.facility:
+            name, org_id = facility_organization(site.facility)
+            if org_id is not None and org_id not in found:
+                found[org_id] = name
+    note(f.name for f in record.funders)
+    note(c.affiliation for c in record.central_contacts)
+    note(c.affiliation for site in record.sites if site.contacts for c in site.contacts)
+    return found
+
+
 def organization_names(record: TrialRecord) -> list[str]:
     """Every organization the record names, first spelling per id, in a fixed order.
 
@@ -70,36 +119,14 @@ def organization_names(record: TrialRecord) -> list[str]:
     affiliation, officials' affiliations, site facilities, funders, central contacts' and site
     contacts' affiliations.
     """
-    candidates: list[str | None] = []
-    if record.lead_sponsor:
-        candidates.append(record.lead_sponsor.name)
-    candidates.extend(c.name for c in record.collaborators)
-    if record.organization:
-        candidates.append(record.organization.name)
-    party = record.responsible_party
-    if party:
-        candidates.extend((party.investigator_affiliation, party.old_organization))
-    candidates.extend(o.affiliation for o in record.officials)
-    candidates.extend(facility_name(site) for site in record.sites)
-    candidates.extend(f.name for f in record.funders)
-    candidates.extend(c.affiliation for c in record.central_contacts)
-    candidates.extend(c.affiliation for site in record.sites for c in site.contacts)
-    seen: set[str] = set()
-    names = []
-    for candidate in candidates:
-        if not candidate or not candidate.strip():
-            continue
-        org_id = organization_id(candidate)
-        if org_id in seen:
-            continue
-        seen.add(org_id)
-        names.append(clean_name(candidate))
-    return names
+    return list(_organizations(record).values())
 
 
 def to_fhir_organizations(record: TrialRecord) -> list[dict[str, Any]]:
     """One R5 Organization per distinct organization name in the record (see the module docstring)."""
-    return [{"resourceType": "Organization", "id": organization_id(n), "name": n} for n in organization_names(record)]
+    return [
+        {"resourceType": "Organization", "id": org_id, "name": name} for org_id, name in _organizations(record).items()
+    ]
 
 
 @lru_cache(maxsize=1 << 16)

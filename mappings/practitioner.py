@@ -43,7 +43,7 @@ from adapter.record import Contact, EthicsReview, TrialRecord
 from mappings import ids
 from mappings.codes import table
 from mappings.fhir import coding, concept, ctgov_coding, extension, reference
-from mappings.organization import facility_name, organization_reference
+from mappings.organization import facility_organization, named_organization
 
 PARTY_ROLE = "http://hl7.org/fhir/research-study-party-role"
 CONTACTPOINT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"
@@ -123,6 +123,12 @@ def parse_name(name: str) -> ParsedName:
     return parsed
 
 
+@lru_cache(maxsize=1 << 14)  # the same person is parsed by the Location, Practitioner and PractitionerRole mappings
+def parse_name_cached(name: str) -> ParsedName:
+    """``parse_name``, remembered.  Shared between calls, so it is only read: ``human_name`` copies its lists."""
+    return parse_name(name)
+
+
 def _western_order(words: list[str]) -> bool:
     """True for "Jacob M Sands", "A. M. Zeiher", "J. Smith": an initial before a capitalised last word.
 
@@ -144,17 +150,24 @@ def pruned(**elements: Any) -> dict[str, Any]:
     """The elements that have a value.  One level only: callers build the parts clean, so the
     recursive ``compact()`` (which dominated the time on a 1,148-site trial) is not needed.
     """
-    return {k: v for k, v in elements.items() if v is not None and v != "" and v != [] and v != {}}
+    # Truth first: most values are set, and a true value is never None, "", [] or {}.
+    return {k: v for k, v in elements.items() if v or not (v is None or v == "" or v == [] or v == {})}
 
 
 def human_name(parsed: ParsedName) -> dict[str, Any]:
-    return pruned(
-        text=parsed.text,
-        family=parsed.family,
-        given=parsed.given,
-        prefix=parsed.prefix,
-        suffix=parsed.suffix,
-    )
+    # Lists copied: ``parsed`` may be the shared ``parse_name_cached`` result; output is the caller's to change.
+    out: dict[str, Any] = {}
+    if parsed.text:
+        out["text"] = parsed.text
+    if parsed.family:
+        out["family"] = parsed.family
+    if parsed.given:
+        out["given"] = list(parsed.given)
+    if parsed.prefix:
+        out["prefix"] = list(parsed.prefix)
+    if parsed.suffix:
+        out["suffix"] = list(parsed.suffix)
+    return out
 
 
 def telecom(contact: Contact) -> list[dict[str, Any]]:
@@ -180,16 +193,24 @@ def telecom(contact: Contact) -> list[dict[str, Any]]:
 
 def role_concept(enum: str, code: str | None, default_party_role: str | None = None) -> dict[str, Any]:
     """CT.gov role coding plus the R5 research-study-party-role code where one matches; unknown values as text."""
+    codings = _role_codings(enum, code, default_party_role)
+    if codings is None:
+        return concept(text=code)
+    # Copies: the cached codings are shared, and R4 conversion rewrites codings in place.
+    return {"coding": [dict(c) for c in codings]} if codings else {}
+
+
+@lru_cache(maxsize=256)  # a handful of roles, one lookup per official and contact (1,000+ in big trials)
+def _role_codings(enum: str, code: str | None, default_party_role: str | None) -> tuple[dict[str, str], ...] | None:
+    """The codings of ``role_concept``; ``None`` for a code the table does not know."""
     if not code:
-        return concept(coding(PARTY_ROLE, default_party_role)) if default_party_role else {}
+        return (coding(PARTY_ROLE, default_party_role),) if default_party_role else ()
     row = table("person_role")[enum].get(code)
     if row is None:
-        return concept(text=code)
+        return None
     party_role = row.get("party_role")
-    return concept(
-        ctgov_coding(enum, code, row.get("display")),
-        coding(PARTY_ROLE, party_role) if party_role else None,
-    )
+    main = ctgov_coding(enum, code, row.get("display"))
+    return (main, coding(PARTY_ROLE, party_role)) if party_role else (main,)
 
 
 @cache
@@ -281,6 +302,8 @@ def _people(record: TrialRecord) -> Iterator[tuple[str, list[str]]]:
 
 
 def _add_unique(target: list[str], values: list[str]) -> None:
+    if not values:  # the common case: a name with no degrees
+        return
     known = {_word_key(v) for v in target}
     for value in values:
         if _word_key(value) not in known:
@@ -295,7 +318,7 @@ def to_fhir_practitioners(record: TrialRecord) -> list[dict[str, Any]]:
     parsed_names: dict[str, ParsedName | None] = {}
     for name, extra_degrees in _people(record):
         if name not in parsed_names:
-            parsed_names[name] = parse_name(name) if is_person_name(name, org_keys) else None
+            parsed_names[name] = parse_name_cached(name) if is_person_name(name, org_keys) else None
         parsed = parsed_names[name]
         if parsed is None:
             continue
@@ -334,7 +357,7 @@ class _People:
         known = self.seen.get(name)
         if known is None:
             if is_person_name(name, self.org_keys):
-                known = (ids.practitioner_id(self.record, name), parse_name(name).text)
+                known = (ids.practitioner_id(self.record, name), parse_name_cached(name).text)
             else:
                 known = (None, " ".join(name.split()))
             self.seen[name] = known
@@ -345,7 +368,9 @@ class _People:
 
 
 def _org(name: str | None) -> dict[str, str] | None:
-    return organization_reference(name) if name and name.strip() else None
+    """``organization_reference(name)``, ``None`` for no or a blank name."""
+    organization = named_organization(name) if name else None
+    return reference("Organization", *organization) if organization else None
 
 
 def _role(
@@ -441,13 +466,19 @@ def to_fhir_practitioner_roles(record: TrialRecord) -> list[dict[str, Any]]:
         roles[role_id] = role
 
     for site, location_id in zip(record.sites, ids.location_ids(record), strict=True):
-        facility = facility_name(site)
+        if not site.contacts:
+            continue
+        # The facility's Organization (none for placeholder labels) stands in for a missing affiliation.
+        facility, facility_id = facility_organization(site.facility) if site.facility else (None, None)
         for contact in site.contacts:
+            organization = _org(contact.affiliation)
+            if organization is None and facility_id:
+                organization = reference("Organization", facility_id, facility)
             add(
                 ids.site_contact_role_id(record, contact, location_id),
                 contact.name,
                 telecom(contact),
-                organization=_org(contact.affiliation) or _org(facility),
+                organization=organization,
                 code=[role_concept("ContactRole", contact.role, "recruitment-contact")],
                 location=[reference("Location", location_id)],
                 address=contact.address,

@@ -19,6 +19,7 @@ from mappings.location import (
     SC_CODING,
     SITE_RECRUITMENT_STATUS,
     country_code,
+    to_fhir_location,
     to_fhir_locations,
 )
 from mappings.organization import to_fhir_organizations
@@ -302,3 +303,25 @@ def test_big_fixture_one_location_per_site_in_order() -> None:
 def test_deterministic() -> None:
     record = v2_record(BIG)
     assert json.dumps(to_fhir_locations(record)) == json.dumps(to_fhir_locations(v2_record(BIG)))
+
+
+def test_locations_share_no_parts_between_calls() -> None:
+    """Status codings, names and facility references come from caches: each Location gets its own copies
+    (R4 conversion rewrites codings in place)."""
+    site = Site(
+        facility="Mayo Clinic",
+        status="RECRUITING",
+        country="Italy",
+        contacts=[Contact(name="Jacob M Sands", role="CONTACT")],
+    )
+    first, second = (to_fhir_location(site, "x") for _ in range(2))
+    assert first == second
+
+    def nodes(value: Any) -> list[int]:
+        if isinstance(value, dict):
+            return [id(value), *(i for v in value.values() for i in nodes(v))]
+        if isinstance(value, list):
+            return [id(value), *(i for v in value for i in nodes(v))]
+        return []
+
+    assert not set(nodes(first)) & set(nodes(second))

@@ -19,9 +19,14 @@ from adapter.record import (
     TrialRecord,
 )
 from mappings import ids
+from mappings.codes import table
 from mappings.organization import (
+    clean_name,
     facility_name,
+    facility_organization,
     is_placeholder_facility,
+    named_organization,
+    organization_id,
     organization_reference,
     to_fhir_organizations,
 )
@@ -164,3 +169,51 @@ def test_organization_reference_uses_the_id_and_the_written_name() -> None:
         "reference": f"Organization/{ids.organization_id('Ospedale San Raffaele')}",
         "display": "Ospedale San Raffaele",
     }
+
+
+@pytest.mark.parametrize(
+    "facility",
+    ["Mayo Clinic", "  Mayo \n Clinic ", "MAYO CLINIC", "Research Site", "Pfizer Investigational Site", "   ", ""],
+)
+def test_cached_facility_lookup_agrees_with_the_definitions(facility: str) -> None:
+    """``facility_organization`` (one cached lookup per site) gives what the separate steps give."""
+    name, org_id = facility_organization(facility)
+    assert name == clean_name(facility)
+    expected = facility_name(Site(facility=facility))
+    assert org_id == (organization_id(expected) if expected else None)
+    assert named_organization(facility) == ((organization_id(facility), clean_name(facility)) if name else None)
+
+
+def test_organizations_first_spelling_per_id_with_placeholders_left_out() -> None:
+    record = _record(
+        lead_sponsor=Org(name="Mayo  Clinic"),
+        sites=[
+            Site(facility="Research Site", contacts=[Contact(name="A", affiliation="Research Site")]),
+            Site(facility="MAYO CLINIC"),
+            Site(facility=" University\tof Genova "),
+            Site(facility="university of genova", contacts=[Contact(name="B", affiliation="  ")]),
+        ],
+    )
+    assert [(o["id"], o["name"]) for o in to_fhir_organizations(record)] == [
+        (organization_id("mayo clinic"), "Mayo Clinic"),
+        (organization_id("university of genova"), "University of Genova"),
+        # A contact's affiliation is not a facility label: taken as written even if it reads like one.
+        (organization_id("research site"), "Research Site"),
+    ]
+
+
+def test_placeholder_check_is_any_pattern_of_the_table() -> None:
+    """The patterns are searched as one alternation: it must flag exactly what searching each one flags."""
+    data = table("facility_placeholders")
+    patterns = [re.compile(p) for p in data["patterns"]]
+    big_path = Path(__file__).resolve().parents[2] / "fixtures" / "ctgov-v2-json" / "NCT04267848.json"
+    big = json.loads(big_path.read_text(encoding="utf-8"))
+    facilities = [loc["facility"] for loc in big["protocolSection"]["contactsLocationsModule"]["locations"]]
+    facilities += ["Research Site", "Site 001", "Pfizer Investigational Site", "Local Institution - 0058"]
+    flagged = 0
+    for facility in facilities:
+        key = ids.normalize_name(facility).strip(" ,;:.")
+        expected = key in data["names"] or any(p.search(key) for p in patterns)
+        assert is_placeholder_facility(facility) == expected, facility
+        flagged += expected
+    assert 0 < flagged < len(facilities)

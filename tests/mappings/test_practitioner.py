@@ -472,3 +472,24 @@ def test_fixtures_through_the_readers_resolve_and_are_deterministic() -> None:
             assert reference in keys, (path.name, reference)
         again = reader.read_study(json.loads(path.read_text(encoding="utf-8")))
         assert json.dumps(to_fhir_practitioner_roles(again)) == json.dumps(to_fhir_practitioner_roles(record))
+
+
+def test_practitioners_and_roles_share_no_parts_between_records() -> None:
+    """Parsed names and role codings are cached: every resource gets its own lists and dicts."""
+    record = _record(
+        officials=[Official(name="Jacob M Sands, MD", role="PRINCIPAL_INVESTIGATOR")],
+        sites=[Site(facility="Mayo Clinic", contacts=[Contact(name="Jacob M Sands", role="SUB_INVESTIGATOR")])],
+    )
+    first = to_fhir_practitioners(record) + to_fhir_practitioner_roles(record)
+    second = to_fhir_practitioners(record) + to_fhir_practitioner_roles(record)
+    assert first == second
+
+    def nodes(value: Any) -> list[int]:
+        if isinstance(value, dict):
+            return [id(value), *(i for v in value.values() for i in nodes(v))]
+        if isinstance(value, list):
+            return [id(value), *(i for v in value for i in nodes(v))]
+        return []
+
+    assert not set(nodes(first)) & set(nodes(second))
+    assert first[0]["name"][0]["given"] == ["Jacob", "M"]
