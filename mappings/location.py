@@ -32,14 +32,13 @@ from typing import Any
 from adapter.record import Site, TrialRecord
 from mappings import ids
 from mappings.codes import table
-from mappings.fhir import coding, concept, ctgov_coding, extension, reference
+from mappings.fhir import coding, ctgov_coding, reference
 from mappings.organization import facility_organization, named_organization
 from mappings.practitioner import (
     human_name,
     is_person_name,
     is_site_contact,
     parse_name_cached,
-    pruned,
     record_organization_keys,
     role_concept,
     telecom,
@@ -71,7 +70,7 @@ def country_code(name: str) -> str | None:
 
 
 def address(site: Site) -> dict[str, Any]:
-    # Built key by key (the elements that have a value, in this order): once per site.
+    # Built key by key (the elements that have a value, in this order) and as literals: once per site.
     out: dict[str, Any] = {}
     if site.city:
         out["city"] = site.city
@@ -84,7 +83,7 @@ def address(site: Site) -> dict[str, Any]:
         out["country"] = country
         code = country_code(country)
         if code:
-            out["_country"] = {"extension": [extension(SC_CODING, valueCoding=coding(ISO_3166, code))]}
+            out["_country"] = {"extension": [{"url": SC_CODING, "valueCoding": {"system": ISO_3166, "code": code}}]}
     return out
 
 
@@ -92,8 +91,8 @@ def recruitment_status(status: str) -> dict[str, Any]:
     """The site-recruitment-status extension for a CT.gov ``RecruitmentStatus`` value."""
     codings = _status_codings(status)
     # Copies: the cached codings are shared, and R4 conversion rewrites codings in place.
-    value = {"coding": [dict(c) for c in codings]} if codings else concept(text=status)
-    return extension(SITE_RECRUITMENT_STATUS, valueCodeableConcept=value)
+    value = {"coding": list(map(dict, codings))} if codings else {"text": status}
+    return {"url": SITE_RECRUITMENT_STATUS, "valueCodeableConcept": value}
 
 
 @lru_cache(maxsize=64)  # a dozen statuses, one lookup per site
@@ -130,17 +129,23 @@ def _contacts(site: Site, org_keys: frozenset[str]) -> list[dict[str, Any]]:
     for contact in site.contacts:
         if not is_site_contact(contact):
             continue
+        # Built key by key (the elements that have a value, in this order): once per site contact.
+        entry: dict[str, Any] = {}
+        purpose = role_concept("ContactRole", contact.role, "recruitment-contact")
+        if purpose:
+            entry["purpose"] = purpose
         name = _contact_name(contact.name, org_keys)
+        if name:
+            entry["name"] = [name]
+        points = telecom(contact)
+        if points:
+            entry["telecom"] = points
+        if contact.address:
+            entry["address"] = {"text": " ".join(contact.address.split())}
         affiliation = named_organization(contact.affiliation) if contact.affiliation else None
-        out.append(
-            pruned(
-                purpose=role_concept("ContactRole", contact.role, "recruitment-contact"),
-                name=[name] if name else None,
-                telecom=telecom(contact),
-                address={"text": " ".join(contact.address.split())} if contact.address else None,
-                organization=reference("Organization", *affiliation) if affiliation else None,
-            )
-        )
+        if affiliation:
+            entry["organization"] = reference("Organization", *affiliation)
+        out.append(entry)
     return out
 
 

@@ -94,21 +94,29 @@ def _organizations(record: TrialRecord) -> dict[str, str]:
             if identified is not None and identified[0] not in found:
                 found[identified[0]] = identified[1]
 
-    note([record.lead_sponsor.name if record.lead_sponsor else None])
-    note(c.name for c in record.collaborators)
-    note([record.organization.name if record.organization else None])
     party = record.responsible_party
-    if party:
-        note((party.investigator_affiliation, party.old_organization))
-    note(o.affiliation for o in record.officials)
+    note(
+        [
+            record.lead_sponsor.name if record.lead_sponsor else None,
+            *(c.name for c in record.collaborators),
+            record.organization.name if record.organization else None,
+            *((party.investigator_affiliation, party.old_organization) if party else ()),
+            *(o.affiliation for o in record.officials),
+        ]
+    )
+    # Facility labels through their own lookup, which leaves placeholders out.
     for site in record.sites:
         if site.facility:
             name, org_id = facility_organization(site.facility)
             if org_id is not None and org_id not in found:
                 found[org_id] = name
-    note(f.name for f in record.funders)
-    note(c.affiliation for c in record.central_contacts)
-    note(c.affiliation for site in record.sites if site.contacts for c in site.contacts)
+    note(
+        [
+            *(f.name for f in record.funders),
+            *(c.affiliation for c in record.central_contacts),
+            *(c.affiliation for site in record.sites if site.contacts for c in site.contacts),
+        ]
+    )
     return found
 
 

@@ -197,7 +197,7 @@ def role_concept(enum: str, code: str | None, default_party_role: str | None = N
     if codings is None:
         return concept(text=code)
     # Copies: the cached codings are shared, and R4 conversion rewrites codings in place.
-    return {"coding": [dict(c) for c in codings]} if codings else {}
+    return {"coding": list(map(dict, codings))} if codings else {}
 
 
 @lru_cache(maxsize=256)  # a handful of roles, one lookup per official and contact (1,000+ in big trials)
@@ -471,12 +471,16 @@ def to_fhir_practitioner_roles(record: TrialRecord) -> list[dict[str, Any]]:
         # The facility's Organization (none for placeholder labels) stands in for a missing affiliation.
         facility, facility_id = facility_organization(site.facility) if site.facility else (None, None)
         for contact in site.contacts:
+            # The role's parts are built only for a new role id: this loop runs 1,000+ times in big trials.
+            role_id = ids.site_contact_role_id(record, contact, location_id)
+            if role_id in roles:
+                continue
             organization = _org(contact.affiliation)
             if organization is None and facility_id:
                 organization = reference("Organization", facility_id, facility)
-            add(
-                ids.site_contact_role_id(record, contact, location_id),
-                contact.name,
+            roles[role_id] = _role(
+                role_id,
+                person(contact.name),
                 telecom(contact),
                 organization=organization,
                 code=[role_concept("ContactRole", contact.role, "recruitment-contact")],
