@@ -29,20 +29,12 @@ def compact_resource(resource: dict[str, Any], built_clean: frozenset[str] = fro
     """``compact(resource)``, except that the top-level elements named in ``built_clean`` are kept
     or dropped whole: their builders never put an empty value inside them (tests hold them to
     it), so walking their every node again, the largest share of compaction, finds nothing."""
-    out = {}
-    for key, item in resource.items():
-        if key in built_clean:
-            if item:
-                out[key] = item
-        elif type(item) is str:
-            item = item.strip()
-            if item:
-                out[key] = item
-        elif item is not None:
-            item = _compact_item(item)
-            if item is not None:
-                out[key] = item
-    return out
+    return _compact_dict(resource, built_clean)
+
+
+def present(**parts: Any) -> dict[str, Any]:
+    """The ``parts`` that have a value, in order: a data type built without empty elements."""
+    return {key: value for key, value in parts.items() if value}
 
 
 # The helpers below run on every element of every resource: exact type tests first (the common
@@ -62,11 +54,14 @@ def _compact_item(item: Any) -> Any:
     return None if item == "" or item == [] or item == {} else item
 
 
-def _compact_dict(value: dict[str, Any]) -> dict[str, Any]:
+def _compact_dict(value: dict[str, Any], whole: frozenset[str] = frozenset()) -> dict[str, Any]:
     out = {}
     for key, item in value.items():
         if type(item) is str:
             item = item.strip()
+            if item:
+                out[key] = item
+        elif key in whole:
             if item:
                 out[key] = item
         elif item is not None:

@@ -32,7 +32,7 @@ from typing import Any
 from adapter.record import Site, TrialRecord
 from mappings import ids
 from mappings.codes import table
-from mappings.fhir import coding, ctgov_coding, reference
+from mappings.fhir import coding, ctgov_coding, present, reference
 from mappings.organization import facility_organization, named_organization
 from mappings.practitioner import (
     human_name,
@@ -70,14 +70,7 @@ def country_code(name: str) -> str | None:
 
 
 def address(site: Site) -> dict[str, Any]:
-    # Built key by key (the elements that have a value, in this order) and as literals: once per site.
-    out: dict[str, Any] = {}
-    if site.city:
-        out["city"] = site.city
-    if site.state:
-        out["state"] = site.state
-    if site.zip:
-        out["postalCode"] = site.zip
+    out = present(city=site.city, state=site.state, postalCode=site.zip)
     country = site.country.strip() if site.country else None
     if country:
         out["country"] = country

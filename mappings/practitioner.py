@@ -42,7 +42,7 @@ from typing import Any
 from adapter.record import Contact, EthicsReview, TrialRecord
 from mappings import ids
 from mappings.codes import table
-from mappings.fhir import coding, concept, ctgov_coding, extension, reference
+from mappings.fhir import coding, concept, ctgov_coding, extension, present, reference
 from mappings.organization import facility_organization, named_organization
 
 PARTY_ROLE = "http://hl7.org/fhir/research-study-party-role"
@@ -156,18 +156,13 @@ def pruned(**elements: Any) -> dict[str, Any]:
 
 def human_name(parsed: ParsedName) -> dict[str, Any]:
     # Lists copied: ``parsed`` may be the shared ``parse_name_cached`` result; output is the caller's to change.
-    out: dict[str, Any] = {}
-    if parsed.text:
-        out["text"] = parsed.text
-    if parsed.family:
-        out["family"] = parsed.family
-    if parsed.given:
-        out["given"] = list(parsed.given)
-    if parsed.prefix:
-        out["prefix"] = list(parsed.prefix)
-    if parsed.suffix:
-        out["suffix"] = list(parsed.suffix)
-    return out
+    return present(
+        text=parsed.text,
+        family=parsed.family,
+        given=list(parsed.given),
+        prefix=list(parsed.prefix),
+        suffix=list(parsed.suffix),
+    )
 
 
 def telecom(contact: Contact) -> list[dict[str, Any]]:

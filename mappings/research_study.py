@@ -57,7 +57,7 @@ from adapter.record import (
 )
 from mappings import ids
 from mappings.codes import table
-from mappings.fhir import CTGOV_ENUM, coding, compact_resource, concept, ctgov_coding, reference
+from mappings.fhir import CTGOV_ENUM, coding, compact_resource, concept, ctgov_coding, present, reference
 from mappings.practitioner import ethics_committee_label, ethics_committee_role_id
 
 NCT_SYSTEM = "https://clinicaltrials.gov/nctid"
@@ -1109,16 +1109,7 @@ def _artifact(
     document: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A ``relatedArtifact`` entry of type ``kind``; the parts that are empty are left out."""
-    artifact: dict[str, Any] = {"type": kind}
-    if classifiers:
-        artifact["classifier"] = classifiers
-    if label:
-        artifact["label"] = label
-    if display:
-        artifact["display"] = display
-    if document:
-        artifact["document"] = document
-    return artifact
+    return present(type=kind, classifier=classifiers, label=label, display=display, document=document)
 
 
 def _url(url: str | None) -> dict[str, str] | None:
