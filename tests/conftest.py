@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# Helper modules shared by test packages (pg_support) are imported by name, as each package's own
+# helpers are (--import-mode=importlib puts no test directory on the path by itself).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

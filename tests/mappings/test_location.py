@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sharing import containers
 
 from adapter.record import Contact, GeoPoint, Official, Org, Site, SourceInfo, TrialRecord
 from mappings import ids
@@ -317,11 +318,4 @@ def test_locations_share_no_parts_between_calls() -> None:
     first, second = (to_fhir_location(site, "x") for _ in range(2))
     assert first == second
 
-    def nodes(value: Any) -> list[int]:
-        if isinstance(value, dict):
-            return [id(value), *(i for v in value.values() for i in nodes(v))]
-        if isinstance(value, list):
-            return [id(value), *(i for v in value for i in nodes(v))]
-        return []
-
-    assert not set(nodes(first)) & set(nodes(second))
+    assert not containers(first) & containers(second)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sharing import containers
 
 from adapter.readers.ctgov_xml import read_clinical_study
 from adapter.record import Contact, EthicsReview, Official, Org, ResponsibleParty, Site, SourceInfo, TrialRecord
@@ -484,12 +485,5 @@ def test_practitioners_and_roles_share_no_parts_between_records() -> None:
     second = to_fhir_practitioners(record) + to_fhir_practitioner_roles(record)
     assert first == second
 
-    def nodes(value: Any) -> list[int]:
-        if isinstance(value, dict):
-            return [id(value), *(i for v in value.values() for i in nodes(v))]
-        if isinstance(value, list):
-            return [id(value), *(i for v in value for i in nodes(v))]
-        return []
-
-    assert not set(nodes(first)) & set(nodes(second))
+    assert not containers(first) & containers(second)
     assert first[0]["name"][0]["given"] == ["Jacob", "M"]

@@ -913,14 +913,19 @@ def _coded(path: str) -> bool:
     return any(fnmatch.fnmatch(path, pattern) for pattern in CODED_FIELDS)
 
 
-def _changed(record: TrialRecord, path: str) -> TrialRecord:
-    """The record with the leaf at ``path`` flipped (booleans) or replaced by another value."""
-    data = record.model_dump()
+def _leaf_slot(data: dict[str, Any], path: str) -> tuple[Any, Any]:
+    """The container holding the leaf at ``path`` (a ``_leaves`` path) in a dumped record, and its key."""
     keys = path.replace("[0]", ".0").split(".")
     target: Any = data
     for key in keys[:-1]:
         target = target[int(key)] if key.isdigit() else target[key]
-    last: Any = int(keys[-1]) if keys[-1].isdigit() else keys[-1]
+    return target, int(keys[-1]) if keys[-1].isdigit() else keys[-1]
+
+
+def _changed(record: TrialRecord, path: str) -> TrialRecord:
+    """The record with the leaf at ``path`` flipped (booleans) or replaced by another value."""
+    data = record.model_dump()
+    target, last = _leaf_slot(data, path)
     value = target[last]
     target[last] = (not value) if isinstance(value, bool) else "OTHER_VALUE"
     return TrialRecord.model_validate(data)
@@ -1061,11 +1066,7 @@ def _blanked(model: ModelT) -> ModelT:
 def _with_leaf_blanked(record: TrialRecord, path: str) -> TrialRecord | None:
     """The record with the string at ``path`` (a ``_leaves`` path) set to ``""``, or None if it refuses it."""
     data = record.model_dump()
-    keys = path.replace("[0]", ".0").split(".")
-    target: Any = data
-    for key in keys[:-1]:
-        target = target[int(key)] if key.isdigit() else target[key]
-    last: Any = int(keys[-1]) if keys[-1].isdigit() else keys[-1]
+    target, last = _leaf_slot(data, path)
     if not isinstance(target[last], str):
         return None
     target[last] = ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,23 +9,12 @@ from pathlib import Path
 import orjson
 import pytest
 from batch_helpers import FIXTURES, many_studies, ndjson, write_ndjson, write_zip
+from pg_support import fresh_pg_url
 
 from adapter.batch.load import load_export, load_inputs
 from adapter.batch.runner import BatchOptions, run_batch
 from adapter.store import Store, open_store
 from adapter.store.loader import load_paths
-
-PG_URL = os.environ.get("TRIAL2FHIR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _pg_reachable() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception:
-        return False
-    return True
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -37,9 +25,7 @@ def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path}/{uuid.uuid4().hex[:8]}.sqlite3"
         else:
-            if not _pg_reachable():
-                pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
-            url = f"{PG_URL}?schema=t2f_load_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+            url = fresh_pg_url("t2f_load")
         store = open_store(url)
         opened.append((store, url))
         return store

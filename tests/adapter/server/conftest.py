@@ -17,7 +17,8 @@ from adapter.store.loader import default_fixture_paths, load_paths
 
 # The suite runs with --import-mode=importlib: make the helpers module beside this file importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, Running, db_url, drop, start
+from pg_support import drop
+from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, Running, db_url, start
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -2,58 +2,33 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-import pytest
 import uvicorn
+from pg_support import fresh_pg_url
 
 from adapter.server.app import create_app
 from adapter.server.settings import Settings
 from adapter.store import Store
 
 REPO = Path(__file__).resolve().parents[3]
-PG_URL = os.environ.get("TRIAL2FHIR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 WRITE_TOKEN = "test-write-token"
 READ_TOKEN = "test-read-token"
 JSON = "application/fhir+json"
 XML = "application/fhir+xml"
 
 
-@cache
-def pg_reachable() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception:
-        return False
-    return True
-
-
 def db_url(backend: str, directory: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{directory}/server-{uuid.uuid4().hex[:8]}.sqlite3"
-    if not pg_reachable():
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
-    return f"{PG_URL}?schema=t2f_srv_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-
-
-def drop(url: str) -> None:
-    if url.startswith("postgresql"):
-        from adapter.store.postgres import PostgresStore
-
-        cleanup = PostgresStore(url)
-        cleanup.drop_schema()
-        cleanup.close()
+    return fresh_pg_url("t2f_srv")
 
 
 class LiveServer:

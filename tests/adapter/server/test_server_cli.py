@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from server_helpers import PG_URL, REPO, pg_reachable
+from pg_support import PG_URL, pg_reachable
+from server_helpers import REPO
 
 FIXTURES = REPO / "fixtures"
 

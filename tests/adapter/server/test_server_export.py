@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, db_url, drop
+from pg_support import drop
+from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, db_url
 
 from adapter.server.app import create_app
 from adapter.server.settings import Settings

@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
+from pg_support import drop, fresh_pg_url
 
 from adapter.store import Store, open_store
-
-PG_URL = os.environ.get("TRIAL2FHIR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@cache
-def pg_reachable() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception:
-        return False
-    return True
 
 
 def store_url_for(backend: str, tmp_path: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path}/store.sqlite3"
-    if not pg_reachable():
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
-    return f"{PG_URL}?schema=t2f_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-
-
-def drop(url: str) -> None:
-    if url.startswith("postgresql"):
-        from adapter.store.postgres import PostgresStore
-
-        cleanup = PostgresStore(url)
-        cleanup.drop_schema()
-        cleanup.close()
+    return fresh_pg_url("t2f_test")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
