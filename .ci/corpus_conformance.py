@@ -11,7 +11,7 @@ record and every fixture.  ``--sample 1`` (the default) checks everything; CI us
 checker needs about 0.1-0.25 CPU-s per ResearchStudy and the whole corpus in both versions takes
 25-50 CPU-minutes, more than CI's time limit on a 2-core machine.  The same machine runs up to
 2.5x slower on some days (a whole CI run with 1 in 4 took 16 minutes on one day and 30 on another),
-so CI keeps the checker's share to about a third of its limit on a fast day.
+so the whole CI run is kept to about 10 minutes on a fast day.
 
 Resources go to NDJSON shards checked in parallel, each once (an Organization shared by many
 trials has the same id and content everywhere).  Bundle-level rules (references resolve, no
