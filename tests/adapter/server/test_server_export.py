@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
-from fastapi.testclient import TestClient
 from pg_support import drop
-from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, db_url
+from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, LiveServer, db_url
 
 from adapter.server.app import create_app
 from adapter.server.settings import Settings
@@ -31,18 +32,28 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     drop(url)
 
 
+@contextmanager
+def serving(settings: Settings) -> Iterator[httpx.Client]:
+    """The app on a live uvicorn server, as an EHR reaches it: polling and file URLs are absolute."""
+    server = LiveServer(create_app(settings)).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            yield client
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def client(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def client(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
     monkeypatch.setenv("TRIAL2FHIR_EXPORT_DIR", str(tmp_path / "exports"))
     settings = Settings(db=store_url, write_tokens=[WRITE_TOKEN], fixtures=False, gzip=False)
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+    with serving(settings) as http:
+        yield http
 
 
-def wait_for(client: TestClient, location: str, headers: dict[str, str] | None = None) -> dict:
-    path = location.split("testserver", 1)[1]
+def wait_for(client: httpx.Client, location: str, headers: dict[str, str] | None = None) -> dict:
     for _ in range(600):
-        response = client.get(path, headers=headers)
+        response = client.get(location, headers=headers)
         if response.status_code == 202:
             assert response.headers["Retry-After"] and response.headers["X-Progress"]
             time.sleep(0.05)
@@ -52,10 +63,10 @@ def wait_for(client: TestClient, location: str, headers: dict[str, str] | None =
     pytest.fail("export did not finish")
 
 
-def files(client: TestClient, manifest: dict, headers: dict[str, str] | None = None) -> dict[str, list[dict]]:
+def files(client: httpx.Client, manifest: dict, headers: dict[str, str] | None = None) -> dict[str, list[dict]]:
     out = {}
     for item in manifest["output"]:
-        response = client.get(item["url"].split("testserver", 1)[1], headers=headers)
+        response = client.get(item["url"], headers=headers)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/fhir+ndjson")
         lines = [orjson.loads(line) for line in response.content.splitlines()]
@@ -64,7 +75,7 @@ def files(client: TestClient, manifest: dict, headers: dict[str, str] | None = N
     return out
 
 
-def test_system_export_returns_every_current_resource(client: TestClient, store_url: str) -> None:
+def test_system_export_returns_every_current_resource(client: httpx.Client, store_url: str) -> None:
     kick = client.get("/fhir/R4/$export", headers=ASYNC)
     assert kick.status_code == 202, kick.text
     manifest = wait_for(client, kick.headers["Content-Location"])
@@ -86,7 +97,7 @@ def test_system_export_returns_every_current_resource(client: TestClient, store_
     assert client.get(f"/fhir/R4/ResearchStudy/{study['id']}").json() == study
 
 
-def test_type_filters_and_type_level(client: TestClient) -> None:
+def test_type_filters_and_type_level(client: httpx.Client) -> None:
     kick = client.get("/fhir/R5/$export?_type=Organization,ResearchStudy", headers=ASYNC)
     manifest = wait_for(client, kick.headers["Content-Location"])
     assert [o["type"] for o in manifest["output"]] == ["ResearchStudy", "Organization"]
@@ -97,7 +108,7 @@ def test_type_filters_and_type_level(client: TestClient) -> None:
     assert [o["type"] for o in manifest["output"]] == ["Location"]
 
 
-def test_since_exports_only_later_changes(client: TestClient) -> None:
+def test_since_exports_only_later_changes(client: httpx.Client) -> None:
     first = wait_for(client, client.get("/fhir/R4/$export", headers=ASYNC).headers["Content-Location"])
     since = first["transactionTime"]
     time.sleep(0.01)
@@ -112,7 +123,7 @@ def test_since_exports_only_later_changes(client: TestClient) -> None:
     assert list(exported) == ["Group"] and [g["id"] for g in exported["Group"]] == [group["id"]]
 
 
-def test_kick_off_errors(client: TestClient) -> None:
+def test_kick_off_errors(client: httpx.Client) -> None:
     assert client.get("/fhir/R4/$export").status_code == 400  # no Prefer: respond-async
     bad = client.get("/fhir/R4/$export?_type=Patient", headers=ASYNC)
     assert bad.status_code == 404 and bad.json()["resourceType"] == "OperationOutcome"
@@ -125,27 +136,27 @@ def test_kick_off_errors(client: TestClient) -> None:
     assert client.get("/fhir/R5/$export-file/not-a-job/..%2F..%2Fsecret.ndjson").status_code == 404
 
 
-def test_cancel_removes_the_job(client: TestClient) -> None:
+def test_cancel_removes_the_job(client: httpx.Client) -> None:
     location = client.get("/fhir/R4/$export", headers=ASYNC).headers["Content-Location"]
-    path = location.split("testserver", 1)[1]
-    assert client.delete(path).status_code == 202
-    assert client.get(path).status_code == 404
+    assert location.startswith(str(client.base_url).rstrip("/") + "/fhir/R4/")
+    assert client.delete(location).status_code == 202
+    assert client.get(location).status_code == 404
     # A job is visible on its own base only.
     other = client.get("/fhir/R4/$export", headers=ASYNC).headers["Content-Location"]
-    assert client.get(other.split("testserver", 1)[1].replace("/R4/", "/R5/")).status_code == 404
+    assert client.get(other.replace("/R4/", "/R5/")).status_code == 404
 
 
 def test_closed_reads_need_a_token_for_every_step(store_url: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TRIAL2FHIR_EXPORT_DIR", str(tmp_path / "exports"))
     settings = Settings(db=store_url, read_tokens=[READ_TOKEN], open_reads=False, fixtures=False, gzip=False)
-    with TestClient(create_app(settings)) as client:
+    with serving(settings) as client:
         assert client.get("/fhir/R4/$export", headers=ASYNC).status_code == 401
         token = {"Authorization": f"Bearer {READ_TOKEN}"}
         kick = client.get("/fhir/R4/$export?_type=Group", headers={**ASYNC, **token})
-        location = kick.headers["Content-Location"].split("testserver", 1)[1]
+        location = kick.headers["Content-Location"]
         assert client.get(location).status_code == 401
         manifest = wait_for(client, kick.headers["Content-Location"], token)
         assert manifest["requiresAccessToken"] is True
-        url = manifest["output"][0]["url"].split("testserver", 1)[1]
+        url = manifest["output"][0]["url"]
         assert client.get(url).status_code == 401
         assert files(client, manifest, token)["Group"]
