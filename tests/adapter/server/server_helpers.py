@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -75,13 +77,28 @@ class Running:
         return f"{self.server.url}/fhir/{release}"
 
     def client(self, **options: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, timeout=60, **options)
+        return _client(self.server.url, **options)
+
+
+def _client(url: str, **options: Any) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=60, **options)
 
 
 def start(store: Store, backend: str, **settings: Any) -> Running:
     configured = Settings(**settings)
     server = LiveServer(create_app(configured, store)).start()
     return Running(server, store, backend, configured)
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[httpx.Client]:
+    """The app opening its own store from ``settings.db`` (as ``trial2fhir serve`` does), live, and a client of it."""
+    server = LiveServer(create_app(settings)).start()
+    try:
+        with _client(server.url) as client:
+            yield client
+    finally:
+        server.stop()
 
 
 def auth(token: str = WRITE_TOKEN) -> dict[str, str]:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 from pg_support import drop
-from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, LiveServer, db_url
+from server_helpers import READ_TOKEN, REPO, WRITE_TOKEN, db_url, serving
 
-from adapter.server.app import create_app
 from adapter.server.settings import Settings
 from adapter.store import open_store
 from adapter.store.loader import default_fixture_paths, load_paths
@@ -30,17 +28,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     store.close()
     yield url
     drop(url)
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[httpx.Client]:
-    """The app on a live uvicorn server, as an EHR reaches it: polling and file URLs are absolute."""
-    server = LiveServer(create_app(settings)).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            yield client
-    finally:
-        server.stop()
 
 
 @pytest.fixture
