@@ -27,6 +27,7 @@ What it does (nothing is committed; inputs are generated under ``--work``, defau
 from __future__ import annotations
 
 import argparse
+import gc
 import glob
 import os
 import re
@@ -52,10 +53,13 @@ _NCT_XML = re.compile(rb"<nct_id>NCT\d{8}</nct_id>")
 # -- inputs --------------------------------------------------------------------------------------
 
 
-def corpus_records() -> list[tuple[str, bytes]]:
-    files = sorted(glob.glob(str(CORPUS / "ctgov-v2-json" / "*.json"))) + sorted(
-        glob.glob(str(CORPUS / "ctgov-xml" / "*.xml"))
-    )
+FORMATS = {"json": "ctgov-v2-json/*.json", "xml": "ctgov-xml/*.xml"}
+
+
+def corpus_records(formats: str = "json,xml") -> list[tuple[str, bytes]]:
+    """The corpus's CT.gov records of ``formats`` (``json``: API v2, the current bulk download's
+    format; ``xml``: legacy ``AllPublicXML``)."""
+    files = [f for name in formats.split(",") for f in sorted(glob.glob(str(CORPUS / FORMATS[name])))]
     if not files:
         sys.exit(f"no corpus at {CORPUS}")
     return [(Path(f).suffix, Path(f).read_bytes()) for f in files]
@@ -208,6 +212,7 @@ def floor(source: Path, records: list[tuple[str, bytes]], fhir_version: str, job
 def profile(records: list[tuple[str, bytes]], fhir_version: str) -> list[tuple[str, float]]:
     """CPU milliseconds per record for each stage, over the corpus once (after a warm-up pass)."""
     from adapter.batch.validate import load_validator
+    from adapter.batch.worker import tune_gc
     from adapter.readers import read_items
     from adapter.record import TrialRecord
     from mappings import ids
@@ -233,6 +238,10 @@ def profile(records: list[tuple[str, bytes]], fhir_version: str) -> list[tuple[s
     validator = load_validator(fhir_version)[1]
     for suffix, data in records[:200]:  # warm-up: lazy code tables, caches
         list(convert_bytes(data, f"x{suffix}", fhir_version))
+    # The workers' collector settings: without them, full collections over the corpus held in
+    # memory here land on whichever stage is running and inflate it (seen: 136 ms in one call).
+    thresholds = gc.get_threshold()
+    tune_gc()
     every = max(1, len(records) // 300)  # validation is slow: timed on every n-th record
     count = sampled = 0
     for index, (suffix, data) in enumerate(records):
@@ -259,6 +268,8 @@ def profile(records: list[tuple[str, bytes]], fhir_version: str) -> list[tuple[s
             if index % every == 0:
                 sampled += 1
                 timed("validate, all resources (sampled)", lambda rs=resources: [validator(r) for r in rs])
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
     return [(stage, seconds * 1000 / (sampled if "sampled" in stage else count)) for stage, seconds in totals.items()]
 
 
@@ -393,9 +404,17 @@ def main() -> None:
     parser.add_argument("--profile-only", action="store_true")
     parser.add_argument("--load-only", action="store_true", help="only the store load figures")
     parser.add_argument("--load-records", type=int, default=2_000, help="studies for the load figures (0: none)")
+    parser.add_argument(
+        "--formats",
+        default="json,xml",
+        help="corpus records to cycle: json (API v2, today's bulk download), xml (legacy), or both",
+    )
     args = parser.parse_args()
+    if not set(args.formats.split(",")) <= FORMATS.keys():
+        parser.error(f"--formats: one or more of {', '.join(FORMATS)}")
 
-    records = corpus_records()
+    records = corpus_records(args.formats)
+    tag = args.formats.replace(",", "-")
     versions = args.versions.split(",")
     if args.profile_only:
         for version in versions:
@@ -409,7 +428,7 @@ def main() -> None:
     if args.load_only:
         load_figures(records, work, args.load_records)
         return
-    source = build_zip(work / f"corpus-{args.records}.zip", args.records, records)
+    source = build_zip(work / f"corpus-{tag}-{args.records}.zip", args.records, records)
     print(f"input: {source.name}, {args.records:,} studies, {source.stat().st_size / 1e6:,.0f} MB")
     jobs_list = [int(j) for j in args.jobs.split(",")]
     peaks: dict[tuple[str, int, str], float] = {}
@@ -423,7 +442,9 @@ def main() -> None:
         modes = [m for m in args.validate_modes.split(",") if not (args.skip_full and m == "full")]
         for validate in modes:
             count = args.full_records if validate == "full" and args.full_records else args.records
-            run_source = source if count == args.records else build_zip(work / f"corpus-{count}.zip", count, records)
+            run_source = source
+            if count != args.records:
+                run_source = build_zip(work / f"corpus-{tag}-{count}.zip", count, records)
             for jobs in jobs_list:
                 result = run_convert(run_source, work / "out", version, jobs, validate)
                 if count == args.records:
