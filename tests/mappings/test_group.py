@@ -14,6 +14,7 @@ from adapter.readers import read_items
 from adapter.readers.ctgov_json import read_study
 from adapter.readers.ctgov_xml import read_clinical_study
 from adapter.record import Eligibility, SourceInfo, TrialRecord
+from adapter.validation.packages import iter_package_json
 from mappings import ids
 from mappings.codes import table
 from mappings.criteria import split_criteria
@@ -30,7 +31,6 @@ from mappings.group import (
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "fixtures" / "seed"
 CORPUS = ROOT.parent / "shared" / "corpus"
-R5_CORE = Path.home() / ".cache/fhir-conformance/node/node_modules/hl7.fhir.r5.core"
 
 LOINC = "http://loinc.org"
 NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
@@ -266,10 +266,9 @@ def test_ctgov_enum_values_exist_in_the_v2_schema() -> None:
 
 
 def test_administrative_gender_codes_exist_in_r5() -> None:
-    path = R5_CORE / "CodeSystem-administrative-gender.json"
-    if not path.exists():
-        pytest.skip("R5 core package not installed")
-    codes = {c["code"] for c in json.loads(path.read_text(encoding="utf-8"))["concept"]}
+    wanted = "CodeSystem-administrative-gender.json"
+    [(_, system)] = iter_package_json("hl7.fhir.r5.core", "5.0.0", lambda name: name == wanted)
+    codes = {c["code"] for c in system["concept"]}
     assert {row["gender"] for row in table("sex").values() if row["gender"]} <= codes
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -21,10 +19,9 @@ from adapter.store.params import (
     search_params,
     walk,
 )
+from adapter.validation.packages import DEFINITION_PACKAGES, iter_package_json
 
 REPO = Path(__file__).resolve().parents[3]
-R5_CORE = Path.home() / ".cache/fhir-conformance/node/node_modules/hl7.fhir.r5.core"
-R4_EXAMPLES = Path.home() / ".cache/trial2fhir/fhir-packages/hl7.fhir.r4.examples-4.0.1.tgz"
 NCT = "https://clinicaltrials.gov/nctid"
 EUDRACT = "https://eudract.ema.europa.eu"
 
@@ -132,25 +129,13 @@ def test_every_type_has_identifier_and_the_issue_parameters() -> None:
 
 
 def _core_definitions(version: str) -> dict[str, dict]:
-    if version == "5.0":
-        if not R5_CORE.is_dir():
-            pytest.skip("hl7.fhir.r5.core is not installed (run ../shared/conformance/setup)")
-        files = {p.name: p.read_bytes() for p in R5_CORE.glob("SearchParameter-*.json")}
-    else:
-        if not R4_EXAMPLES.is_file():
-            pytest.skip("the R4 package cache is absent")
-        with tarfile.open(R4_EXAMPLES) as archive:
-            files = {}
-            for member in archive.getmembers():
-                if member.name.startswith("package/SearchParameter-") and member.isfile():
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        files[member.name] = handle.read()
-    out = {}
-    for data in files.values():
-        definition = json.loads(data)
-        out[definition["url"]] = definition
-    return out
+    # The pinned package the validator takes its definitions from (R4's SearchParameters are in
+    # the examples package).
+    name, package_version = DEFINITION_PACKAGES[version]
+    return {
+        definition["url"]: definition
+        for _, definition in iter_package_json(name, package_version, lambda f: f.startswith("SearchParameter-"))
+    }
 
 
 @pytest.mark.parametrize("version", ["4.0", "5.0"])
